@@ -1,0 +1,442 @@
+"""The Kafka bus every service uses: an idempotent Avro producer and a consume-process-produce loop.
+
+Guarantee (DESIGN.md section 4): poll a batch, decode, handle, produce the outputs, wait until
+Kafka acknowledged them, then commit the input offsets. A crash at any point replays from the last
+commit, so nothing is lost (at-least-once); outputs derive their ``event_id`` from the input so
+consumers can dedupe. A poison message (undecodable, breaks the contract, or its handler raises)
+goes to ``deadletter`` with the reason and its raw bytes, and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from services.common import metrics
+from services.common.codec import AvroCodec, CodecError, codec_for
+from services.common.events import header
+from services.common.settings import CommonSettings
+from services.common.topics import topic_spec
+
+log = logging.getLogger(__name__)
+
+
+class ContractError(ValueError):
+    """Raised by a handler when an event breaks the data contract; the event is dead-lettered."""
+
+
+class RetryableError(Exception):
+    """Raised by a handler when a dependency is down; the event is retried with backoff, not dropped."""
+
+
+class DeliveryError(RuntimeError):
+    """Kafka did not acknowledge produced events."""
+
+
+@dataclass(frozen=True)
+class Out:
+    """An event to produce: logical topic name, record, partition key."""
+
+    topic: str
+    value: dict[str, Any]
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """A decoded input event."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: dict[str, Any]
+    raw: bytes
+    timestamp_ms: int
+
+
+Handler = Callable[[Event], Iterable[Out]]
+BatchHandler = Callable[[list[Event]], Iterable[Out]]
+
+
+class EventProducer:
+    """Encodes records with their topic's schema and produces them idempotently."""
+
+    def __init__(
+        self,
+        settings: CommonSettings,
+        codec: AvroCodec | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.codec = codec or codec_for(Path(settings.schemas_dir))
+        conf: dict[str, Any] = {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "batch.num.messages": 10_000,
+            "queue.buffering.max.messages": 500_000,
+            "compression.type": "lz4",
+            "message.timeout.ms": 120_000,
+            "client.id": settings.service_name,
+        }
+        conf.update(config or {})
+        self._producer = Producer(conf)
+        self._failures: list[str] = []
+        self._schema_of: dict[str, str] = {}
+
+    def _schema(self, topic: str) -> str:
+        schema = self._schema_of.get(topic)
+        if schema is None:
+            schema = self._schema_of[topic] = topic_spec(self.settings, topic).schema
+        return schema
+
+    def encode(self, topic: str, value: dict[str, Any]) -> bytes:
+        """Encode ``value`` with the schema of logical ``topic`` (raises CodecError)."""
+        return self.codec.encode(self._schema(topic), value)
+
+    def produce(self, topic: str, value: dict[str, Any], key: str | None = None) -> None:
+        """Queue one record for logical ``topic``; call :meth:`flush` to wait for delivery."""
+        self.produce_raw(topic, self.encode(topic, value), key)
+
+    def produce_raw(self, topic: str, data: bytes, key: str | bytes | None = None) -> None:
+        """Queue already-encoded bytes (used for dead letters and pass-through)."""
+        real = self.settings.topic(topic)
+        while True:
+            try:
+                self._producer.produce(real, data, key, on_delivery=self._on_delivery)
+                break
+            except BufferError:
+                self._producer.poll(0.1)  # local queue full: let deliveries drain
+        self._producer.poll(0)
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        topic = self.settings.logical_topic(msg.topic() or "?")
+        if err is not None:
+            metrics.PRODUCE_ERRORS.labels(self.settings.service_name, topic).inc()
+            self._failures.append(f"{topic}: {err.str()}")
+        else:
+            metrics.MESSAGES_OUT.labels(self.settings.service_name, topic).inc()
+
+    def flush(self, timeout_s: float = 60.0) -> None:
+        """Wait until every queued record is acknowledged; raise DeliveryError otherwise."""
+        remaining = self._producer.flush(timeout_s)
+        failures, self._failures = self._failures, []
+        if remaining:
+            raise DeliveryError(f"{remaining} events not acknowledged within {timeout_s} s")
+        if failures:
+            raise DeliveryError(f"{len(failures)} events failed: {failures[0]}")
+
+    def poll(self, timeout_s: float = 0) -> None:
+        self._producer.poll(timeout_s)
+
+    def __len__(self) -> int:
+        return len(self._producer)
+
+
+@dataclass
+class _Batch:
+    """Progress of one consumed batch: the next offset to commit per partition."""
+
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def done(self, msg: Message) -> None:
+        self.next_offsets[(msg.topic() or "", msg.partition() or 0)] = (msg.offset() or 0) + 1
+
+    def offsets(self) -> list[TopicPartition]:
+        return [TopicPartition(t, p, o) for (t, p), o in self.next_offsets.items()]
+
+
+class _Stopping(Exception):
+    """Internal: stop requested while retrying; commit what is done and leave."""
+
+
+class StreamProcessor:
+    """Consume ``inputs``, hand each decoded event to the handler, produce its outputs, commit.
+
+    ``handle`` takes one event; ``handle_batch`` (optional, preferred when given) takes the
+    decoded events of one poll, e.g. to score them in one model call. When a batch handler raises,
+    the batch is handled again event by event so only the poison event is dead-lettered.
+    """
+
+    def __init__(
+        self,
+        settings: CommonSettings,
+        inputs: Sequence[str],
+        group_id: str,
+        handle: Handler | None = None,
+        *,
+        handle_batch: BatchHandler | None = None,
+        codec: AvroCodec | None = None,
+        producer: EventProducer | None = None,
+        consumer_config: dict[str, Any] | None = None,
+        max_retry_backoff_s: float = 10.0,
+    ) -> None:
+        if handle is None and handle_batch is None:
+            raise ValueError("StreamProcessor needs handle or handle_batch")
+        self.settings = settings
+        self.inputs = list(inputs)
+        self.group_id = group_id
+        self.codec = codec or codec_for(Path(settings.schemas_dir))
+        self.producer = producer or EventProducer(settings, self.codec)
+        self._handle = handle
+        self._handle_batch = handle_batch
+        self._schemas = {t: topic_spec(settings, t).schema for t in self.inputs}
+        self._max_backoff = max_retry_backoff_s
+        self._service = settings.service_name
+        self._want_paused = False
+        self._paused_assignment: frozenset[tuple[str, int]] | None = None
+        self._assignment: frozenset[tuple[str, int]] = frozenset()
+        self._joined = threading.Event()
+        conf: dict[str, Any] = {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": group_id,
+            "client.id": f"{settings.service_name}-{group_id}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "statistics.interval.ms": 5000,
+            "stats_cb": self._on_stats,
+            "session.timeout.ms": 10_000,
+            "heartbeat.interval.ms": 1000,
+        }
+        conf.update(consumer_config or {})
+        self._consumer_conf = conf
+        self._consumer: Consumer | None = None
+        self.processed = 0
+        self.dead_lettered = 0
+
+    # ----------------------------------------------------------------- control
+    @property
+    def ready(self) -> bool:
+        """True once the consumer joined its group and got its partitions."""
+        return self._joined.is_set()
+
+    def wait_ready(self, timeout_s: float = 30.0) -> bool:
+        return self._joined.wait(timeout_s)
+
+    def pause(self) -> None:
+        """Stop consuming (quarantine) without leaving the group; takes effect at the next poll."""
+        self._want_paused = True
+
+    def resume(self) -> None:
+        self._want_paused = False
+
+    @property
+    def paused(self) -> bool:
+        return self._want_paused
+
+    # ----------------------------------------------------------------- loop
+    def run(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set; the batch in flight is finished and committed first."""
+        consumer = Consumer(self._consumer_conf)
+        self._consumer = consumer
+        consumer.subscribe(
+            [self.settings.topic(t) for t in self.inputs],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+        try:
+            while not stop.is_set():
+                self._apply_pause(consumer)
+                msgs = consumer.consume(self.settings.batch_size, self.settings.poll_timeout_s)
+                if not msgs:
+                    continue
+                started = time.perf_counter()
+                batch = _Batch()
+                try:
+                    self._process(msgs, batch, stop)
+                except _Stopping:
+                    log.info("stop requested during retries; committing what is done")
+                self._deliver(stop)
+                if batch.next_offsets:
+                    consumer.commit(offsets=batch.offsets(), asynchronous=False)
+                metrics.BATCH_SIZE.labels(self._service).observe(len(msgs))
+                metrics.HANDLER_SECONDS.labels(self._service).observe(time.perf_counter() - started)
+        finally:
+            try:
+                self.producer.flush(self.settings.shutdown_timeout_s)
+            except DeliveryError as exc:
+                log.error("outputs not delivered at shutdown: %s", exc)
+            consumer.close()
+            self._consumer = None
+            self._joined.clear()
+
+    def _deliver(self, stop: threading.Event) -> None:
+        """Wait for the batch's outputs; retry forever (bounded backoff) rather than commit unsent work."""
+        backoff = 0.5
+        while True:
+            try:
+                self.producer.flush(60.0)
+                return
+            except DeliveryError as exc:
+                # Uncommitted inputs are replayed after a restart, so leaving is safe; committing is not.
+                if stop.is_set():
+                    raise
+                log.warning("Kafka did not acknowledge outputs, retrying in %.1f s: %s", backoff, exc)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+
+    def _process(self, msgs: list[Message], batch: _Batch, stop: threading.Event) -> None:
+        decoded: list[tuple[Message, Event]] = []
+        for msg in msgs:
+            err = msg.error()
+            if err is not None:
+                if err.fatal():
+                    raise KafkaException(err)
+                log.warning("consumer error on %s: %s", msg.topic(), err.str())
+                continue
+            topic = self.settings.logical_topic(msg.topic() or "")
+            metrics.MESSAGES_IN.labels(self._service, topic).inc()
+            raw = msg.value() or b""
+            try:
+                value = self.codec.decode(raw, self._schemas[topic])
+            except CodecError as exc:
+                self._dead_letter(msg, "decode", str(exc))
+                batch.done(msg)
+                continue
+            key = msg.key()
+            _ts_type, ts = msg.timestamp()
+            event = Event(
+                topic=topic,
+                partition=msg.partition() or 0,
+                offset=msg.offset() or 0,
+                key=key.decode("utf-8", "replace") if isinstance(key, bytes) else key,
+                value=value,
+                raw=raw,
+                timestamp_ms=ts,
+            )
+            decoded.append((msg, event))
+        if self._handle_batch is not None and decoded and self._try_batch(decoded, batch, stop):
+            return
+        for msg, event in decoded:
+            self._handle_one(msg, event, stop)
+            batch.done(msg)
+
+    def _try_batch(self, decoded: list[tuple[Message, Event]], batch: _Batch, stop: threading.Event) -> bool:
+        """Handle the whole batch at once; False means: fall back to one by one."""
+        assert self._handle_batch is not None
+        events = [e for _, e in decoded]
+        try:
+            outs = self._with_retries(lambda: list(self._handle_batch(events)), events[0].topic, stop)  # type: ignore[misc]
+            encoded = [(o.topic, self.producer.encode(o.topic, o.value), o.key) for o in outs]
+        except _Stopping:
+            raise
+        except Exception as exc:
+            log.warning("batch of %d failed (%s: %s); handling one by one", len(events), type(exc).__name__, exc)
+            return False
+        for topic, data, key in encoded:
+            self.producer.produce_raw(topic, data, key)
+        for msg, _ in decoded:
+            batch.done(msg)
+        self.processed += len(events)
+        return True
+
+    def _handle_one(self, msg: Message, event: Event, stop: threading.Event) -> None:
+        handler: Handler
+        if self._handle is not None:
+            handler = self._handle
+        else:
+            assert self._handle_batch is not None
+            batch_handler = self._handle_batch
+
+            def handler(e: Event) -> Iterable[Out]:
+                return batch_handler([e])
+
+        try:
+            outs = self._with_retries(lambda: list(handler(event)), event.topic, stop)
+            encoded = [(o.topic, self.producer.encode(o.topic, o.value), o.key) for o in outs]
+        except _Stopping:
+            raise
+        except ContractError as exc:
+            self._dead_letter(msg, "contract", str(exc))
+            return
+        except CodecError as exc:
+            self._dead_letter(msg, "handler", f"handler produced an invalid event: {exc}")
+            return
+        except Exception as exc:
+            log.warning(
+                "handler failed on %s[%d]@%d: %s: %s",
+                event.topic, event.partition, event.offset, type(exc).__name__, exc, exc_info=True,
+            )
+            self._dead_letter(msg, "handler", f"{type(exc).__name__}: {exc}")
+            return
+        for topic, data, key in encoded:
+            self.producer.produce_raw(topic, data, key)
+        self.processed += 1
+
+    def _with_retries(self, call: Callable[[], list[Out]], topic: str, stop: threading.Event) -> list[Out]:
+        backoff = 0.2
+        while True:
+            try:
+                return call()
+            except RetryableError as exc:
+                metrics.RETRIES.labels(self._service, topic).inc()
+                log.warning("retryable failure on %s, retrying in %.1f s: %s", topic, backoff, exc)
+                if stop.wait(backoff):
+                    raise _Stopping() from exc
+                backoff = min(backoff * 2, self._max_backoff)
+
+    def _dead_letter(self, msg: Message, kind: str, reason: str) -> None:
+        topic = self.settings.logical_topic(msg.topic() or "")
+        key = msg.key()
+        record = {
+            **header(self._service),
+            "topic": topic,
+            "partition": msg.partition() or 0,
+            "offset": msg.offset() or 0,
+            "key": key.encode() if isinstance(key, str) else key,
+            "error_type": kind,
+            "error": reason[:10_000],
+            "consumer_group": self.group_id,
+            "raw": msg.value() or b"",
+        }
+        self.producer.produce("deadletter", record, key=topic)
+        self.dead_lettered += 1
+        metrics.MESSAGES_FAILED.labels(self._service, topic, kind).inc()
+        log.warning("dead-lettered %s[%d]@%d (%s): %s", topic, msg.partition(), msg.offset(), kind, reason[:500])
+
+    # ----------------------------------------------------------------- callbacks
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assignment = frozenset((p.topic, p.partition) for p in partitions)
+        self._paused_assignment = None
+        self._joined.set()
+        log.info("partitions assigned: %s", sorted(self._assignment))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assignment = frozenset()
+        self._paused_assignment = None
+        log.info("partitions revoked: %d", len(partitions))
+
+    def _apply_pause(self, consumer: Consumer) -> None:
+        if self._want_paused and self._paused_assignment != self._assignment and self._assignment:
+            consumer.pause([TopicPartition(t, p) for t, p in self._assignment])
+            self._paused_assignment = self._assignment
+            metrics.PAUSED.labels(self._service).set(1)
+            log.warning("consumption paused (quarantine) on %d partitions", len(self._assignment))
+        elif not self._want_paused and self._paused_assignment is not None:
+            consumer.resume([TopicPartition(t, p) for t, p in self._paused_assignment])
+            self._paused_assignment = None
+            metrics.PAUSED.labels(self._service).set(0)
+            log.info("consumption resumed")
+
+    def _on_stats(self, stats_json: str) -> None:
+        try:
+            stats = json.loads(stats_json)
+        except ValueError:
+            return
+        for topic, tstats in (stats.get("topics") or {}).items():
+            logical = self.settings.logical_topic(topic)
+            for part, pstats in (tstats.get("partitions") or {}).items():
+                lag = pstats.get("consumer_lag", -1)
+                if part != "-1" and isinstance(lag, int) and lag >= 0:
+                    metrics.CONSUMER_LAG.labels(self._service, logical, part).set(lag)

@@ -1,0 +1,45 @@
+"""Settings shared by every service, read from ``AIG_*`` environment variables.
+
+Each service subclasses :class:`CommonSettings` with its own fields and defaults; nothing is
+read at import time, so tests build settings objects with explicit overrides.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class CommonSettings(BaseSettings):
+    """Connection and runtime settings every service needs."""
+
+    model_config = SettingsConfigDict(env_prefix="AIG_", extra="ignore")
+
+    service_name: str = "aig"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    postgres_dsn: str = "postgresql://aig:aig@127.0.0.1:55432/aig"
+    redis_url: str = "redis://127.0.0.1:56379/0"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=0, description="0 disables the HTTP server")
+    log_level: str = "INFO"
+    log_to_kafka: bool = True
+    topic_prefix: str = Field(default="", description="prepended to every topic name (isolates test runs)")
+    schemas_dir: Path = REPO_ROOT / "schemas"
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+    poll_timeout_s: float = Field(default=0.2, gt=0)
+    dependency_timeout_s: float = Field(default=60.0, gt=0, description="how long to wait for Kafka at start")
+    shutdown_timeout_s: float = Field(default=10.0, gt=0)
+
+    def topic(self, name: str) -> str:
+        """The real Kafka topic name of a logical topic (``features`` -> ``<prefix>features``)."""
+        return f"{self.topic_prefix}{name}"
+
+    def logical_topic(self, real: str) -> str:
+        """Inverse of :meth:`topic`."""
+        if self.topic_prefix and real.startswith(self.topic_prefix):
+            return real[len(self.topic_prefix) :]
+        return real
