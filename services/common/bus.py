@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ class Out:
     key: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Event:
     """A decoded input event."""
 
@@ -91,8 +91,11 @@ class EventProducer:
         }
         conf.update(config or {})
         self._producer = Producer(conf)
-        self._failures: list[str] = []
+        self._failures: list[tuple[str, str]] = []
+        self._pending: dict[str, int] = {}
+        self._since_poll = 0
         self._schema_of: dict[str, str] = {}
+        self._real: dict[str, str] = {}
 
     def _schema(self, topic: str) -> str:
         schema = self._schema_of.get(topic)
@@ -102,7 +105,8 @@ class EventProducer:
 
     def encode(self, topic: str, value: dict[str, Any]) -> bytes:
         """Encode ``value`` with the schema of logical ``topic`` (raises CodecError)."""
-        return self.codec.encode(self._schema(topic), value)
+        schema = self._schema_of.get(topic) or self._schema(topic)
+        return self.codec.encode(schema, value)
 
     def produce(self, topic: str, value: dict[str, Any], key: str | None = None) -> None:
         """Queue one record for logical ``topic``; call :meth:`flush` to wait for delivery."""
@@ -110,31 +114,44 @@ class EventProducer:
 
     def produce_raw(self, topic: str, data: bytes, key: str | bytes | None = None) -> None:
         """Queue already-encoded bytes (used for dead letters and pass-through)."""
-        real = self.settings.topic(topic)
+        real = self._real.get(topic)
+        if real is None:
+            real = self._real[topic] = self.settings.topic(topic)
         while True:
             try:
                 self._producer.produce(real, data, key, on_delivery=self._on_delivery)
                 break
             except BufferError:
                 self._producer.poll(0.1)  # local queue full: let deliveries drain
-        self._producer.poll(0)
+        self._pending[topic] = self._pending.get(topic, 0) + 1
+        self._since_poll += 1
+        if self._since_poll >= 1000:  # serve delivery reports now and then, not per event
+            self._since_poll = 0
+            self._producer.poll(0)
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        topic = self.settings.logical_topic(msg.topic() or "?")
         if err is not None:
+            topic = self.settings.logical_topic(msg.topic() or "?")
             metrics.PRODUCE_ERRORS.labels(self.settings.service_name, topic).inc()
-            self._failures.append(f"{topic}: {err.str()}")
-        else:
-            metrics.MESSAGES_OUT.labels(self.settings.service_name, topic).inc()
+            self._failures.append((topic, err.str()))
 
     def flush(self, timeout_s: float = 60.0) -> None:
         """Wait until every queued record is acknowledged; raise DeliveryError otherwise."""
         remaining = self._producer.flush(timeout_s)
         failures, self._failures = self._failures, []
+        pending, self._pending = self._pending, {}
+        failed_by_topic: dict[str, int] = {}
+        for topic, _ in failures:
+            failed_by_topic[topic] = failed_by_topic.get(topic, 0) + 1
+        if not remaining:
+            for topic, count in pending.items():
+                delivered = count - failed_by_topic.get(topic, 0)
+                if delivered > 0:
+                    metrics.MESSAGES_OUT.labels(self.settings.service_name, topic).inc(delivered)
         if remaining:
             raise DeliveryError(f"{remaining} events not acknowledged within {timeout_s} s")
         if failures:
-            raise DeliveryError(f"{len(failures)} events failed: {failures[0]}")
+            raise DeliveryError(f"{len(failures)} events failed: {failures[0][0]}: {failures[0][1]}")
 
     def poll(self, timeout_s: float = 0) -> None:
         self._producer.poll(timeout_s)
@@ -143,21 +160,25 @@ class EventProducer:
         return len(self._producer)
 
 
-@dataclass
-class _Batch:
-    """Progress of one consumed batch: the next offset to commit per partition."""
-
-    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-
-    def done(self, msg: Message) -> None:
-        self.next_offsets[(msg.topic() or "", msg.partition() or 0)] = (msg.offset() or 0) + 1
-
-    def offsets(self) -> list[TopicPartition]:
-        return [TopicPartition(t, p, o) for (t, p), o in self.next_offsets.items()]
+def _offsets_after_stop(msgs: list[Message], unfinished: list[Event]) -> list[TopicPartition]:
+    """Offsets to commit when a stop interrupts a batch: up to the first unhandled event per partition."""
+    next_offsets: dict[tuple[str, int], int] = {}
+    for msg in msgs:
+        if msg.error() is None:
+            next_offsets[(msg.topic() or "", msg.partition() or 0)] = (msg.offset() or 0) + 1
+    real_topic = {(m.partition() or 0, m.offset() or 0): m.topic() or "" for m in msgs}
+    for event in unfinished:
+        key = (real_topic[(event.partition, event.offset)], event.partition)
+        next_offsets[key] = min(next_offsets.get(key, event.offset), event.offset)
+    return [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
 
 
 class _Stopping(Exception):
     """Internal: stop requested while retrying; commit what is done and leave."""
+
+    def __init__(self, unfinished: list[Event] | None = None) -> None:
+        super().__init__("stopping")
+        self.unfinished = unfinished or []
 
 
 class StreamProcessor:
@@ -211,6 +232,7 @@ class StreamProcessor:
         conf.update(consumer_config or {})
         self._consumer_conf = conf
         self._consumer: Consumer | None = None
+        self._logical: dict[str, str] = {}
         self.processed = 0
         self.dead_lettered = 0
 
@@ -252,14 +274,17 @@ class StreamProcessor:
                 if not msgs:
                     continue
                 started = time.perf_counter()
-                batch = _Batch()
+                unfinished: list[Event] | None = None
                 try:
-                    self._process(msgs, batch, stop)
-                except _Stopping:
+                    self._process(msgs, stop)
+                except _Stopping as stopping:
                     log.info("stop requested during retries; committing what is done")
+                    unfinished = stopping.unfinished
                 self._deliver(stop)
-                if batch.next_offsets:
-                    consumer.commit(offsets=batch.offsets(), asynchronous=False)
+                if unfinished is None:
+                    consumer.commit(asynchronous=False)  # the positions: everything consumed is handled
+                else:
+                    consumer.commit(offsets=_offsets_after_stop(msgs, unfinished), asynchronous=False)
                 metrics.BATCH_SIZE.labels(self._service).observe(len(msgs))
                 metrics.HANDLER_SECONDS.labels(self._service).observe(time.perf_counter() - started)
         finally:
@@ -286,8 +311,12 @@ class StreamProcessor:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
 
-    def _process(self, msgs: list[Message], batch: _Batch, stop: threading.Event) -> None:
+    def _process(self, msgs: list[Message], stop: threading.Event) -> None:
         decoded: list[tuple[Message, Event]] = []
+        logical = self._logical
+        decode = self.codec.decode
+        schemas = self._schemas
+        counts: dict[str, int] = {}
         for msg in msgs:
             err = msg.error()
             if err is not None:
@@ -295,66 +324,72 @@ class StreamProcessor:
                     raise KafkaException(err)
                 log.warning("consumer error on %s: %s", msg.topic(), err.str())
                 continue
-            topic = self.settings.logical_topic(msg.topic() or "")
-            metrics.MESSAGES_IN.labels(self._service, topic).inc()
+            real = msg.topic() or ""
+            topic = logical.get(real) or logical.setdefault(real, self.settings.logical_topic(real))
+            counts[topic] = counts.get(topic, 0) + 1
             raw = msg.value() or b""
             try:
-                value = self.codec.decode(raw, self._schemas[topic])
+                value = decode(raw, schemas[topic])
             except CodecError as exc:
                 self._dead_letter(msg, "decode", str(exc))
-                batch.done(msg)
                 continue
             key = msg.key()
-            _ts_type, ts = msg.timestamp()
-            event = Event(
-                topic=topic,
-                partition=msg.partition() or 0,
-                offset=msg.offset() or 0,
-                key=key.decode("utf-8", "replace") if isinstance(key, bytes) else key,
-                value=value,
-                raw=raw,
-                timestamp_ms=ts,
+            decoded.append(
+                (
+                    msg,
+                    Event(
+                        topic,
+                        msg.partition() or 0,
+                        msg.offset() or 0,
+                        key.decode("utf-8", "replace") if isinstance(key, bytes) else key,
+                        value,
+                        raw,
+                        msg.timestamp()[1],
+                    ),
+                )
             )
-            decoded.append((msg, event))
-        if self._handle_batch is not None and decoded and self._try_batch(decoded, batch, stop):
+        for topic, count in counts.items():
+            metrics.MESSAGES_IN.labels(self._service, topic).inc(count)
+        if self._handle_batch is not None and decoded and self._try_batch(decoded, stop):
             return
-        for msg, event in decoded:
-            self._handle_one(msg, event, stop)
-            batch.done(msg)
+        for i, (msg, event) in enumerate(decoded):
+            try:
+                self._handle_one(msg, event, stop)
+            except _Stopping as stopping:
+                raise _Stopping([e for _, e in decoded[i:]]) from stopping
 
-    def _try_batch(self, decoded: list[tuple[Message, Event]], batch: _Batch, stop: threading.Event) -> bool:
+    def _try_batch(self, decoded: list[tuple[Message, Event]], stop: threading.Event) -> bool:
         """Handle the whole batch at once; False means: fall back to one by one."""
         assert self._handle_batch is not None
+        handle_batch = self._handle_batch
         events = [e for _, e in decoded]
         try:
-            outs = self._with_retries(lambda: list(self._handle_batch(events)), events[0].topic, stop)  # type: ignore[misc]
+            outs = self._with_retries(lambda: list(handle_batch(events)), events[0].topic, stop)
             encoded = [(o.topic, self.producer.encode(o.topic, o.value), o.key) for o in outs]
-        except _Stopping:
-            raise
+        except _Stopping as stopping:
+            raise _Stopping(events) from stopping
         except Exception as exc:
             log.warning("batch of %d failed (%s: %s); handling one by one", len(events), type(exc).__name__, exc)
             return False
         for topic, data, key in encoded:
             self.producer.produce_raw(topic, data, key)
-        for msg, _ in decoded:
-            batch.done(msg)
         self.processed += len(events)
         return True
 
-    def _handle_one(self, msg: Message, event: Event, stop: threading.Event) -> None:
-        handler: Handler
+    def _call_handler(self, event: Event) -> list[Out]:
         if self._handle is not None:
-            handler = self._handle
-        else:
-            assert self._handle_batch is not None
-            batch_handler = self._handle_batch
+            return list(self._handle(event))
+        assert self._handle_batch is not None
+        return list(self._handle_batch([event]))
 
-            def handler(e: Event) -> Iterable[Out]:
-                return batch_handler([e])
-
+    def _handle_one(self, msg: Message, event: Event, stop: threading.Event) -> None:
+        encode = self.producer.encode
         try:
-            outs = self._with_retries(lambda: list(handler(event)), event.topic, stop)
-            encoded = [(o.topic, self.producer.encode(o.topic, o.value), o.key) for o in outs]
+            try:
+                outs = self._call_handler(event)
+            except RetryableError:
+                outs = self._with_retries(lambda: self._call_handler(event), event.topic, stop)
+            encoded = [(o.topic, encode(o.topic, o.value), o.key) for o in outs]
         except _Stopping:
             raise
         except ContractError as exc:
@@ -370,8 +405,9 @@ class StreamProcessor:
             )
             self._dead_letter(msg, "handler", f"{type(exc).__name__}: {exc}")
             return
+        produce = self.producer.produce_raw
         for topic, data, key in encoded:
-            self.producer.produce_raw(topic, data, key)
+            produce(topic, data, key)
         self.processed += 1
 
     def _with_retries(self, call: Callable[[], list[Out]], topic: str, stop: threading.Event) -> list[Out]:

@@ -3,21 +3,26 @@
 No registry server is needed: the reader looks the writer schema up by fingerprint among every
 known version and resolves it to its own (reader) schema, so schemas evolve by adding fields with
 defaults. Older versions live in ``schemas/history/<Name>/*.avsc`` or are added with :meth:`register`.
+
+Bodies are encoded with cavro (Cython, about 4x faster than fastavro here: bench/common/codec_throughput.py);
+fastavro computes the spec's CRC-64-AVRO fingerprint of the parsing canonical form.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cavro
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = 10
+# Strict on encode (no unknown fields), plain dicts on decode, times kept as epoch-millisecond ints.
+_OPTIONS = cavro.DEFAULT_OPTIONS.replace(record_decodes_to_dict=True, record_allow_extra_fields=False, logical_types=())
 
 
 class CodecError(ValueError):
@@ -28,8 +33,10 @@ class CodecError(ValueError):
 class SchemaVersion:
     name: str
     fingerprint: bytes
-    parsed: Any
+    parsed: Any  # fastavro's parsed form, for tools such as fastavro.utils.generate_many
+    schema: cavro.Schema
     raw: dict[str, Any]
+    prefix: bytes  # the single-object header: magic and fingerprint
 
 
 def _fingerprint(parsed: Any) -> bytes:
@@ -42,6 +49,7 @@ class AvroCodec:
     def __init__(self) -> None:
         self._current: dict[str, SchemaVersion] = {}
         self._by_fp: dict[bytes, SchemaVersion] = {}
+        self._resolved: dict[tuple[bytes, bytes], Any] = {}
 
     @classmethod
     def from_dir(cls, directory: Path | str) -> AvroCodec:
@@ -60,11 +68,14 @@ class AvroCodec:
     def register(self, schema: dict[str, Any], *, current: bool = False) -> SchemaVersion:
         """Add a schema version; ``current=True`` makes it the version this process writes and reads."""
         try:
-            parsed = fastavro.parse_schema(_plain_timestamps(schema), _write_hint=False)
-        except Exception as exc:  # fastavro raises several types for bad schemas
+            plain = _plain_timestamps(schema)
+            parsed = fastavro.parse_schema(plain, _write_hint=False)
+            compiled = cavro.Schema(plain, options=_OPTIONS)
+        except Exception as exc:  # both libraries raise several types for bad schemas
             raise CodecError(f"invalid Avro schema {schema.get('name', '?')!r}: {exc}") from exc
         name = str(schema["name"]).rsplit(".", 1)[-1]
-        version = SchemaVersion(name, _fingerprint(parsed), parsed, schema)
+        fp = _fingerprint(parsed)
+        version = SchemaVersion(name, fp, parsed, compiled, schema, MAGIC + fp)
         self._by_fp[version.fingerprint] = version
         if current:
             self._current[name] = version
@@ -82,15 +93,11 @@ class AvroCodec:
 
     def encode(self, name: str, record: dict[str, Any]) -> bytes:
         """Encode ``record`` with the current version of schema ``name``."""
-        version = self.current(name)
-        buf = io.BytesIO()
-        buf.write(MAGIC)
-        buf.write(version.fingerprint)
+        version = self._current.get(name) or self.current(name)
         try:
-            fastavro.schemaless_writer(buf, version.parsed, record)
+            return version.prefix + version.schema.binary_encode(record)
         except Exception as exc:
             raise CodecError(f"cannot encode {name}: {exc}") from exc
-        return buf.getvalue()
 
     def writer_of(self, data: bytes) -> SchemaVersion:
         """The schema version that wrote ``data``."""
@@ -113,24 +120,40 @@ class AvroCodec:
 
         ``name`` defaults to the writer's own schema name; a mismatch raises :class:`CodecError`.
         """
-        writer = self.writer_of(data)
-        reader = self.current(name or writer.name)
+        writer = self._by_fp.get(data[2:HEADER_LEN]) if data[:2] == MAGIC else None
+        if writer is None:
+            writer = self.writer_of(data)  # the slow path explains what is wrong
+        reader = self._current.get(name or writer.name) or self.current(name or writer.name)
         if writer.name != reader.name:
             raise CodecError(f"event is a {writer.name}, expected a {reader.name}")
-        buf = io.BytesIO(data)
-        buf.seek(HEADER_LEN)
         try:
             if writer is reader:
-                record = fastavro.schemaless_reader(buf, writer.parsed, None)
+                record = writer.schema.binary_decode(data[HEADER_LEN:])
             else:
-                record = fastavro.schemaless_reader(buf, writer.parsed, reader.parsed)
+                record = self._resolve(writer, reader).binary_decode(data[HEADER_LEN:])
+        except CodecError:
+            raise
         except Exception as exc:
             raise CodecError(f"corrupt {writer.name} body: {type(exc).__name__}: {exc}") from exc
-        if buf.tell() != len(data):
-            raise CodecError(f"corrupt {writer.name} body: {len(data) - buf.tell()} trailing bytes")
         if not isinstance(record, dict):
             raise CodecError(f"{writer.name} did not decode to a record")
         return record
+
+
+    def _resolve(self, writer: SchemaVersion, reader: SchemaVersion) -> Any:
+        """The reader schema promoted to read what ``writer`` wrote (Avro schema resolution), cached."""
+        key = (writer.fingerprint, reader.fingerprint)
+        resolved = self._resolved.get(key)
+        if resolved is None:
+            try:
+                resolved = reader.schema.reader_for_writer(writer.schema)
+            except Exception as exc:
+                raise CodecError(
+                    f"{writer.name} written with schema {writer.fingerprint.hex()} cannot be read as the current "
+                    f"version {reader.fingerprint.hex()}: {exc}"
+                ) from exc
+            self._resolved[key] = resolved
+        return resolved
 
 
 def _plain_timestamps(node: Any) -> Any:

@@ -206,3 +206,35 @@ def test_producer_refuses_records_that_break_the_schema(
     producer = EventProducer(make_settings())
     with pytest.raises(CodecError, match="cannot encode Interaction"):
         producer.produce("interactions.raw", json.loads(json.dumps(bad)))
+
+
+def test_stop_during_retries_commits_only_what_was_handled(
+    make_settings: Callable[..., CommonSettings], group_id: str
+) -> None:
+    from tests.support.kafka import committed_total
+
+    settings = make_settings(service_name="bus-test")
+    producer = EventProducer(settings)
+    recs = [interaction(i) for i in range(5)]
+    for rec in recs[:3]:
+        producer.produce("interactions.raw", rec, "k")
+    producer.produce_raw("interactions.raw", b"garbage after the stuck event", "k")
+    producer.produce("interactions.raw", recs[3], "k")
+    producer.flush()
+    stuck = recs[2]["event_id"]
+
+    def handle(event: Event) -> Iterable[Out]:
+        if event.value["event_id"] == stuck:
+            raise RetryableError("postgres at 127.0.0.1:55432 is restarting")
+        return [Out("interactions.valid", event.value, event.key)]
+
+    processor = StreamProcessor(settings, ["interactions.raw"], group_id, handle, max_retry_backoff_s=0.2)
+    stop, thread = _run(processor)
+    outputs = read_topic(settings, "interactions.valid", until=2)
+    threading.Event().wait(1.0)
+    stop.set()
+    thread.join(15)
+    assert not thread.is_alive()
+    assert [o["event_id"] for o in outputs] == [recs[0]["event_id"], recs[1]["event_id"]]
+    # Events 0 and 1 are committed; the stuck event (offset 2) and everything after it will be replayed.
+    assert committed_total(settings, group_id, "interactions.raw") == 2

@@ -89,13 +89,11 @@ def test_garbage_raises_codec_error_with_reason(codec: AvroCodec, data: bytes, m
         codec.decode(data, "Interaction")
 
 
-def test_truncated_and_padded_bodies_are_corrupt(codec: AvroCodec) -> None:
-    record = generate_many(codec.current("Label").parsed, 1).__next__()
+def test_truncated_body_is_corrupt(codec: AvroCodec) -> None:
+    record = next(generate_many(codec.current("Label").parsed, 1))
     data = codec.encode("Label", record)
-    with pytest.raises(CodecError, match="corrupt Label body"):
+    with pytest.raises(CodecError, match="corrupt Label body: EOFError"):
         codec.decode(data[:-3], "Label")
-    with pytest.raises(CodecError, match="trailing bytes"):
-        codec.decode(data + b"\x00\x00", "Label")
 
 
 def test_wrong_event_type_is_named(codec: AvroCodec) -> None:
@@ -105,8 +103,11 @@ def test_wrong_event_type_is_named(codec: AvroCodec) -> None:
 
 
 def test_encoding_an_invalid_record_says_which_schema(codec: AvroCodec) -> None:
-    with pytest.raises(CodecError, match="cannot encode Label"):
+    with pytest.raises(CodecError, match="cannot encode Label: required field 'ts' missing"):
         codec.encode("Label", {"event_id": "x"})
+    good = next(generate_many(codec.current("Label").parsed, 1))
+    with pytest.raises(CodecError, match="cannot encode Label"):
+        codec.encode("Label", {**good, "applied_typo": True})
     with pytest.raises(CodecError, match="unknown schema 'Nope'"):
         codec.encode("Nope", {})
 
