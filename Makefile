@@ -1,0 +1,75 @@
+# AutoInfraGuard. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INFRA := infra/local/infra.sh
+PYTEST_ARGS ?=
+STAMP := $(VENV)/.installed
+
+.PHONY: help install infra-up infra-down infra-status topics lint test test-unit demo bench bench-all soak \
+        image compose-up compose-down clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	$(INFRA) install
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev,embeddings]"
+	touch $(STAMP)
+
+install: $(STAMP) ## Install Debian packages, the Kafka jars and the Python environment (.venv)
+
+infra-up: $(STAMP) ## Start Kafka, PostgreSQL, Redis, Prometheus and a Docker engine on 127.0.0.1
+	$(INFRA) up
+	$(PY) -m services.common.topics
+	$(PY) -c "from services.common.db import migrate; from services.common.settings import CommonSettings as S; print('migrations applied:', migrate(S().postgres_dsn))"
+
+infra-down: ## Stop the local infrastructure
+	$(INFRA) down
+
+infra-status: ## Show what of the local infrastructure runs
+	$(INFRA) status
+
+topics: $(STAMP) ## Create every Kafka topic of schemas/topics.yaml (idempotent)
+	$(PY) -m services.common.topics
+
+lint: $(STAMP) ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy services loadgen bench tests
+
+test: $(STAMP) ## Run every test (unit + integration on real Kafka, PostgreSQL, Redis, Docker); starts what is missing
+	$(INFRA) up
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-unit: $(STAMP) ## Run the fast unit tests only (no infrastructure)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+demo: $(STAMP) ## The closed-loop demo: infrastructure, every service, traffic, faults, detection and healing
+	$(INFRA) up
+	bash infra/local/demo.sh
+
+bench: $(STAMP) ## Codec and bus benchmarks (needs Kafka: make infra-up)
+	$(INFRA) up kafka
+	$(PY) -m bench.common.codec_throughput
+	$(PY) -m bench.common.bus_throughput
+
+soak: $(STAMP) ## Long-running tests (marked slow)
+	$(INFRA) up
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+image: ## Build the service image for docker compose (needs a Docker engine)
+	$(INFRA) up docker
+	bash infra/docker/build.sh
+
+compose-up: image ## The full stack with docker compose
+	docker-compose up -d
+
+compose-down: ## Stop the compose stack
+	docker-compose down
+
+clean: ## Remove caches (not the infrastructure state)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache
