@@ -61,6 +61,13 @@ def docker_engine(infra: dict[str, str]) -> Any:
 
 
 @pytest.fixture(scope="session")
+def prometheus_url() -> str:
+    """A real Prometheus on 127.0.0.1:9090 scraping the services' default ports."""
+    _infra_up("prometheus")
+    return "http://127.0.0.1:9090"
+
+
+@pytest.fixture(scope="session")
 def pg_dsn(infra: dict[str, str]) -> str:
     return infra["postgres_dsn"]
 
