@@ -49,7 +49,8 @@ def read_topic(
             for msg in msgs:
                 if msg.error():
                     continue
-                out.append(msg.value() if raw else codec.decode(msg.value(), schema))
+                value = msg.value() or b""
+                out.append(value if raw else codec.decode(value, schema))
             if msgs:
                 idle_since = time.monotonic()
             if isinstance(until, int) and len(out) >= until:

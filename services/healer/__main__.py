@@ -1,0 +1,7 @@
+"""python -m services.healer"""
+
+import sys
+
+from services.healer.service import main
+
+sys.exit(main())

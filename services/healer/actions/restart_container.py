@@ -1,0 +1,52 @@
+"""Restart the container of a service through the Docker Engine API.
+
+Only containers of this compose project are touched (found by the compose labels), so a policy
+mistake can never restart a stranger's container.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.healer.actions.base import ActionContext, ActionResult, TargetMissing
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+
+
+def find_containers(client: Any, project: str, target: str, allowed_names: list[str]) -> list[Any]:
+    """Containers of ``project`` whose compose service is ``target`` (or, if allowlisted, named so)."""
+    found = client.containers.list(
+        all=True, filters={"label": [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={target}"]}
+    )
+    if not found and target in allowed_names:
+        found = [
+            c
+            for c in client.containers.list(all=True, filters={"name": target})
+            if c.name == target and c.labels.get(PROJECT_LABEL) == project
+        ]
+    return list(found)
+
+
+class RestartContainer:
+    name = "restart_container"
+
+    def execute(self, ctx: ActionContext) -> ActionResult:
+        settings = ctx.settings
+        client = ctx.docker()
+        containers = find_containers(client, settings.compose_project, ctx.step.target, settings.allowed_containers)
+        if not containers:
+            raise TargetMissing(
+                f"no container of compose project {settings.compose_project!r} runs service {ctx.step.target!r}"
+            )
+        grace = int(float(ctx.step.params.get("grace_s", "3")))
+        detail: dict[str, str] = {}
+        for i, container in enumerate(containers):
+            before = container.status
+            ctx.safety.mark_restarting(container.name, ttl_s=grace + 30)
+            if before in ("running", "paused", "restarting"):
+                container.restart(timeout=grace)
+            else:
+                container.start()
+            detail[f"container_{i}"] = f"{container.name} ({container.short_id}) was {before}"
+        return ActionResult(True, detail)

@@ -1,0 +1,339 @@
+"""The healing loop: decide (pure), then act, verify, learn and audit each rung of the ladder.
+
+One episode per fingerprint at a time across every replica (Redis lock + shared state); an
+episode runs on a worker thread so a slow verification never delays other incidents.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+
+from services.common.events import derived_id, now_ms
+from services.healer.actions.base import ActionContext, ActionResult, TargetMissing
+from services.healer.actions.registry import get_action
+from services.healer.alerts import Alerter, incident_alert
+from services.healer.audit import Auditor, action_event
+from services.healer.handlers import (
+    HUMAN,
+    BadIncident,
+    Decision,
+    FingerprintState,
+    IncidentView,
+    PlannedStep,
+    decide,
+    validate_incident,
+)
+from services.healer.learning import RedisStats, thompson_order
+from services.healer.policy import Policy
+from services.healer.safety import SafetyStore, backoff_delay
+from services.healer.settings import HealerSettings
+from services.healer.verify import Verifier
+
+log = logging.getLogger(__name__)
+
+INCIDENTS = Counter("aig_healer_incidents_total", "Incidents received, by decision", ["decision"])
+RECOVERY = Histogram(
+    "aig_healer_time_to_recover_seconds", "first_seen -> verified fix", ["type"],
+    buckets=(1, 2, 5, 10, 15, 30, 60, 120, 300, 900),
+)
+DETECTION = Histogram(
+    "aig_healer_time_to_detect_seconds", "first_seen -> received by the healer", ["type"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+)
+
+
+def _bad_view(value: dict[str, Any]) -> IncidentView:
+    """A best-effort view of an invalid incident, only to audit the refusal."""
+    event_id = str(value.get("event_id") or derived_id("bad-incident", repr(sorted(value.items()))[:2000]))
+    return IncidentView(
+        event_id=event_id,
+        incident_id=str(value.get("incident_id") or event_id),
+        fingerprint=str(value.get("fingerprint") or "invalid"),
+        type=str(value.get("type") or "unknown"),
+        root_cause=None,
+        service=str(value.get("service") or "unknown"),
+        target=None,
+        severity="warning",
+        summary=str(value.get("summary") or ""),
+        explanation="",
+        count=1,
+        first_seen=0,
+        last_seen=0,
+        ts=0,
+    )
+
+
+class Healer:
+    def __init__(
+        self,
+        settings: HealerSettings,
+        policy: Policy,
+        safety: SafetyStore,
+        auditor: Auditor,
+        alerter: Alerter,
+        publish: Callable[[str, dict[str, Any], str | None], None],
+        docker: Callable[[], Any],
+        *,
+        synchronous: bool = False,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.safety = safety
+        self.auditor = auditor
+        self.alerter = alerter
+        self.publish = publish
+        self.docker = docker
+        self.stats = RedisStats(safety.r, settings.redis_prefix)
+        self.rng = rng or random.Random(settings.learning_seed)
+        self.stop = threading.Event()
+        self.verifier = Verifier(settings, safety, docker, self.stop)
+        self.synchronous = synchronous
+        self.executor = ThreadPoolExecutor(settings.max_concurrent_episodes, thread_name_prefix="episode")
+        self._futures: set[Future[None]] = set()
+        self._lock = threading.Lock()
+        self.allowed = set(settings.allowed_services) | set(settings.allowed_containers)
+
+    # -- input ---------------------------------------------------------------------------------
+    def on_model_event(self, value: dict[str, Any]) -> None:
+        self.safety.note_model_event(value, now_ms())
+
+    def on_incident(self, value: dict[str, Any], received_ms: int | None = None) -> Decision:
+        """Handle one Incident event; returns the decision (the episode may still be running)."""
+        received = received_ms or now_ms()
+        try:
+            inc = validate_incident(value)
+        except BadIncident as exc:
+            return self._refuse_bad(value, str(exc))
+        self.safety.note_seen(inc.fingerprint, inc.last_seen)
+        decision = self._decide(inc)
+        if decision.kind == "duplicate":
+            return self._duplicate(inc, decision)
+        token = self.safety.acquire_lock(inc.fingerprint, self.settings.lock_ttl_s)
+        if token is None:
+            return self._duplicate(inc, Decision("duplicate", "another replica owns this fingerprint"))
+        try:
+            decision = self._decide(inc)  # again under the lock: another replica may have just finished
+            if decision.kind == "duplicate":
+                return self._duplicate(inc, decision)
+            INCIDENTS.labels(decision.kind).inc()
+            DETECTION.labels(inc.type).observe(max(0, received - inc.first_seen) / 1000)
+            self.auditor.incident(inc, received, decision.policy_version)
+            if decision.kind != "act":
+                self._finish_without_action(inc, decision)
+                return decision
+            self.safety.set_state(inc.fingerprint, FingerprintState(inc.incident_id, "acting", now_ms()),
+                                  ttl_s=self.settings.lock_ttl_s)
+        except BaseException:
+            self.safety.release_lock(inc.fingerprint, token)
+            raise
+        run = partial(self._episode, inc, decision, token, received)
+        if self.synchronous:
+            run()
+        else:
+            fut = self.executor.submit(run)
+            with self._lock:
+                self._futures.add(fut)
+            fut.add_done_callback(self._done)
+        return decision
+
+    def _done(self, fut: Future[None]) -> None:
+        with self._lock:
+            self._futures.discard(fut)
+        if fut.exception() is not None:
+            log.error("healing episode crashed: %s", fut.exception())
+
+    def wait_idle(self, timeout_s: float = 60.0) -> bool:
+        """Wait until no episode runs (tests, shutdown)."""
+        with self._lock:
+            futures = list(self._futures)
+        for f in futures:
+            try:
+                f.result(timeout=timeout_s)
+            except Exception:
+                return False
+        return True
+
+    def close(self) -> None:
+        self.stop.set()
+        self.executor.shutdown(wait=True, cancel_futures=False)
+
+    def _decide(self, inc: IncidentView) -> Decision:
+        order = partial(thompson_order, stats=self.stats, rng=self.rng)
+        return decide(
+            inc, self.safety.get_state(inc.fingerprint), self.policy, self.allowed, self.settings.max_attempts,
+            order_rung=lambda cls, steps: order(cls, steps), now_ms=now_ms(), cooldown_s=self.settings.cooldown_s,
+        )
+
+    # -- decisions without an episode ----------------------------------------------------------
+    def _audit(self, inc: IncidentView, action_id: str, action: str, target: str, status: str, **kw: Any) -> None:
+        self.auditor.action(action_event(self.settings.service_name, inc, action_id, action, target, status, **kw))
+
+    def _refuse_bad(self, value: dict[str, Any], reason: str) -> Decision:
+        INCIDENTS.labels("invalid").inc()
+        inc = _bad_view(value)
+        log.warning("refused an invalid incident: %s", reason, extra={"incident_id": inc.incident_id})
+        self._audit(inc, derived_id("refusal", inc.event_id), "none", inc.service, "refused", reason=reason)
+        return Decision("refuse", reason)
+
+    def _duplicate(self, inc: IncidentView, decision: Decision) -> Decision:
+        INCIDENTS.labels("duplicate").inc()
+        self.safety.count_duplicate(inc.fingerprint)
+        self.auditor.sighting(inc)
+        if decision.recurrence and self.safety.r.set(
+            self.safety.key("recurrence", inc.fingerprint), inc.incident_id, nx=True,
+            px=int(self.settings.cooldown_s * 1000) or 1,
+        ):  # audit the first recurrence in a cooldown once; the rest are counted
+            self.auditor.incident(inc, now_ms(), decision.policy_version)
+            self._audit(inc, derived_id("recurrence", inc.event_id), "none", inc.service, "refused",
+                        reason=decision.reason)
+        return decision
+
+    def _finish_without_action(self, inc: IncidentView, decision: Decision) -> None:
+        status = "refused" if decision.kind == "refuse" else "ignored"
+        for r in decision.refusals or ():
+            self._audit(inc, derived_id(f"refusal:{r.action}:{r.target}", inc.event_id), r.action, r.target,
+                        "refused", reason=r.reason)
+        if not decision.refusals:
+            self._audit(inc, derived_id("refusal", inc.event_id), "none", inc.service,
+                        "refused" if status == "refused" else "resolved", reason=decision.reason)
+        if status == "refused" and any(p.action == "alert" for p in decision.plan):
+            subject, text = incident_alert(inc, "the healer refused to act", decision.reason)
+            self.alerter.send(subject, text)
+        self.auditor.close(inc.incident_id, status, now_ms(), None, None)
+        self.safety.set_state(inc.fingerprint, FingerprintState(inc.incident_id, status, now_ms()))
+
+    # -- the episode ---------------------------------------------------------------------------
+    def _episode(self, inc: IncidentView, decision: Decision, token: str, received_ms: int) -> None:
+        final = "escalated"
+        try:
+            final = self._climb(inc, decision, received_ms, token)
+        except Exception as exc:
+            log.exception("healing episode for %s failed", inc.incident_id)
+            self._escalate(inc, decision, f"the healer failed while acting: {exc}", received_ms)
+        finally:
+            if final == "acting":  # interrupted by shutdown: a redelivered copy may start over
+                self.safety.clear_state(inc.fingerprint)
+            else:
+                self.safety.set_state(inc.fingerprint, FingerprintState(inc.incident_id, final, now_ms()))
+            self.safety.release_lock(inc.fingerprint, token)
+
+    def _climb(self, inc: IncidentView, decision: Decision, received_ms: int, token: str) -> str:
+        s = self.settings
+        ttd = received_ms - inc.first_seen
+        for r in decision.refusals:
+            self._audit(inc, derived_id(f"refusal:{r.action}:{r.target}", inc.incident_id), r.action, r.target,
+                        "refused", reason=r.reason)
+        if s.dry_run:
+            return self._dry_run(inc, decision, ttd)
+        if decision.notify:
+            subject, text = incident_alert(inc, "automatic healing started",
+                                           "Plan: " + " -> ".join(f"{p.action}({p.target})" for p in decision.plan))
+            self.alerter.send(subject, text)
+        cooled: set[tuple[str, str]] = set()
+        attempt = 0
+        for step in decision.plan:
+            if self.stop.is_set():
+                return "acting"
+            self.safety.refresh_lock(inc.fingerprint, token, s.lock_ttl_s)
+            self.safety.set_state(inc.fingerprint, FingerprintState(inc.incident_id, "acting", now_ms()),
+                                  ttl_s=s.lock_ttl_s)
+            if step.action == "alert":
+                why = f"{attempt} attempt(s) did not fix it" if attempt else "the policy hands this to a human"
+                return self._escalate(inc, decision, why, received_ms, step)
+            attempt += 1
+            action_id = derived_id(f"action:{attempt}:{step.action}:{step.target}", inc.incident_id)
+            if (step.target, step.action) not in cooled:
+                if not self.safety.take_cooldown(step.target, step.action, s.cooldown_s):
+                    left = self.safety.cooldown_left_ms(step.target, step.action) / 1000
+                    self._audit(inc, action_id, step.action, step.target, "refused", attempt=attempt,
+                                reason=f"cooldown: {step.action} on {step.target} ran recently ({left:.0f} s left)")
+                    continue
+                cooled.add((step.target, step.action))
+            if not self.safety.take_budget(now_ms(), s.budget_window_s, s.budget_max_actions):
+                self._audit(inc, action_id, step.action, step.target, "refused", attempt=attempt,
+                            reason=f"global budget of {s.budget_max_actions} actions per {s.budget_window_s:g} s spent")
+                return self._escalate(inc, decision, "the global action budget is spent", received_ms)
+            self._audit(inc, action_id, step.action, step.target, "executed", attempt=attempt,
+                        reason=decision.reason, time_to_detect_ms=ttd)
+            started = now_ms()
+            result = self._execute(inc, step, action_id, attempt)
+            if result is None:  # refused: the target does not exist
+                continue
+            if not result.ok:
+                self._outcome(inc, step, action_id, False, result.error or "the action failed", started, now_ms())
+                self._audit(inc, action_id, step.action, step.target, "failed", attempt=attempt,
+                            reason=result.error, detail=result.detail)
+                self._backoff(attempt)
+                continue
+            vr = self.verifier.verify(inc, step, started)
+            self._outcome(inc, step, action_id, vr.ok, vr.detail, started, vr.verified_ms)
+            if vr.ok:
+                ttr = vr.verified_ms - inc.first_seen
+                self._audit(inc, action_id, step.action, step.target, "succeeded", attempt=attempt,
+                            reason=vr.detail, detail=result.detail, time_to_detect_ms=ttd, time_to_recover_ms=ttr)
+                self._audit(inc, derived_id("resolved", inc.incident_id), step.action, step.target, "resolved",
+                            attempt=attempt, reason=f"fixed by {step.action}; {vr.detail}",
+                            time_to_detect_ms=ttd, time_to_recover_ms=ttr)
+                RECOVERY.labels(inc.type).observe(ttr / 1000)
+                self.auditor.close(inc.incident_id, "resolved", vr.verified_ms, ttd, ttr)
+                if decision.notify:
+                    subject, text = incident_alert(inc, "resolved", f"Fixed by {step.action} on {step.target} "
+                                                   f"in {ttr / 1000:.1f} s. {vr.detail}")
+                    self.alerter.send(subject, text)
+                return "resolved"
+            self._audit(inc, action_id, step.action, step.target, "failed", attempt=attempt, reason=vr.detail,
+                        detail=result.detail)
+            self._backoff(attempt)
+        return self._escalate(inc, decision, f"{attempt} attempt(s) did not fix it", received_ms)
+
+    def _execute(self, inc: IncidentView, step: PlannedStep, action_id: str, attempt: int) -> ActionResult | None:
+        ctx = ActionContext(
+            settings=self.settings, incident=inc, step=step, action_id=action_id, attempt=attempt,
+            publish_command=lambda record: self.publish("commands", record, record["target"]),
+            docker=self.docker, safety=self.safety, alerter=self.alerter,
+        )
+        try:
+            return get_action(step.action).execute(ctx)
+        except TargetMissing as exc:
+            self._audit(inc, action_id, step.action, step.target, "refused", attempt=attempt, reason=str(exc))
+            return None
+        except Exception as exc:  # the action's dependency failed: recorded, then up the ladder
+            log.warning("action %s on %s failed: %s", step.action, step.target, exc)
+            return ActionResult(False, {}, f"{type(exc).__name__}: {exc}")
+
+    def _outcome(self, inc: IncidentView, step: PlannedStep, action_id: str, ok: bool, detail: str,
+                 started: int, verified: int) -> None:
+        self.stats.record(inc.incident_class, step.action, ok)
+        self.auditor.outcome(inc, action_id, step.action, step.target, ok, step.verify, detail, started, verified)
+
+    def _backoff(self, attempt: int) -> None:
+        self.stop.wait(backoff_delay(attempt, self.settings.backoff_base_s, self.settings.backoff_max_s))
+
+    def _dry_run(self, inc: IncidentView, decision: Decision, ttd: int) -> str:
+        for i, step in enumerate(decision.plan, start=1):
+            verb = "alert a human" if step.action == "alert" else f"{step.action} {step.target}"
+            self._audit(inc, derived_id(f"dry:{i}:{step.action}:{step.target}", inc.incident_id), step.action,
+                        step.target, "dry_run", attempt=i, dry_run=True, time_to_detect_ms=ttd,
+                        reason=f"dry run: would {verb} (rung {step.rung + 1}), then verify by {step.verify}")
+        self.auditor.close(inc.incident_id, "dry_run", now_ms(), ttd, None)
+        return "dry_run"
+
+    def _escalate(self, inc: IncidentView, decision: Decision, why: str, received_ms: int,
+                  step: PlannedStep | None = None) -> str:
+        alert = PlannedStep("alert", HUMAN, "none", 0.0, rung=step.rung if step else -1,
+                            params={**(step.params if step else {}), "note": f"Why: {why}."})
+        action_id = derived_id("escalated", inc.incident_id)
+        result = self._execute(inc, alert, action_id, 0) or ActionResult(False, {}, "alert refused")
+        self._audit(inc, action_id, "alert", HUMAN, "escalated", reason=why, detail=result.detail,
+                    time_to_detect_ms=received_ms - inc.first_seen)
+        self.auditor.close(inc.incident_id, "escalated", now_ms(), received_ms - inc.first_seen, None)
+        return "escalated"

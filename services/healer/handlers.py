@@ -1,0 +1,199 @@
+"""Pure decision logic: an incident and what is known about its fingerprint -> a decision.
+
+No I/O here: the engine feeds the state it read from Redis and executes what is decided, so
+every rule of the healer's judgement is unit-testable with plain values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from services.healer.policy import INCIDENT_TYPES, Policy, Step
+
+HUMAN = "human"
+REQUIRED_FIELDS = ("incident_id", "fingerprint", "type", "service", "first_seen")
+
+
+class BadIncident(ValueError):
+    """The incident cannot be acted upon; the message says why (it is audited as a refusal)."""
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    """The fields of an Incident event the healer relies on, validated."""
+
+    event_id: str
+    incident_id: str
+    fingerprint: str
+    type: str
+    root_cause: str | None
+    service: str
+    target: str | None
+    severity: str
+    summary: str
+    explanation: str
+    count: int
+    first_seen: int
+    last_seen: int
+    ts: int
+    evidence: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def incident_class(self) -> str:
+        """What the learner keys success statistics by."""
+        return f"{self.type}/{self.root_cause or '-'}"
+
+
+def validate_incident(value: dict[str, Any]) -> IncidentView:
+    """Check the fields a decision needs; raise :class:`BadIncident` naming what is wrong."""
+    missing = [f for f in REQUIRED_FIELDS if value.get(f) in (None, "")]
+    if missing:
+        raise BadIncident(f"incident is missing {', '.join(missing)}")
+    type_ = str(value["type"])
+    if type_ not in INCIDENT_TYPES:
+        raise BadIncident(f"unknown incident type {type_!r} (known: {', '.join(sorted(INCIDENT_TYPES))})")
+    try:
+        first_seen = int(value["first_seen"])
+        last_seen = int(value.get("last_seen") or first_seen)
+        ts = int(value.get("ts") or last_seen)
+        count = int(value.get("count") or 1)
+    except (TypeError, ValueError) as exc:
+        raise BadIncident(f"incident has a non-numeric time or count: {exc}") from None
+    return IncidentView(
+        event_id=str(value.get("event_id") or value["incident_id"]),
+        incident_id=str(value["incident_id"]),
+        fingerprint=str(value["fingerprint"]),
+        type=type_,
+        root_cause=value.get("root_cause") or None,
+        service=str(value["service"]),
+        target=value.get("target") or None,
+        severity=str(value.get("severity") or "warning"),
+        summary=str(value.get("summary") or ""),
+        explanation=str(value.get("explanation") or ""),
+        count=count,
+        first_seen=first_seen,
+        last_seen=last_seen,
+        ts=ts,
+        evidence={str(k): str(v) for k, v in (value.get("evidence") or {}).items()},
+    )
+
+
+@dataclass(frozen=True)
+class FingerprintState:
+    """What the healer last did about a fingerprint (stored in Redis, shared by replicas)."""
+
+    incident_id: str
+    status: str  # acting, resolved, escalated, refused, dry_run, ignored
+    updated_ms: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"incident_id": self.incident_id, "status": self.status, "updated_ms": self.updated_ms}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> FingerprintState:
+        return cls(str(raw["incident_id"]), str(raw["status"]), int(raw["updated_ms"]))
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    action: str
+    target: str
+    verify: str
+    verify_timeout_s: float
+    rung: int
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    action: str
+    target: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: Literal["act", "duplicate", "refuse", "ignore"]
+    reason: str
+    plan: tuple[PlannedStep, ...] = ()
+    refusals: tuple[Refusal, ...] = ()
+    notify: bool = False
+    policy_version: str = ""
+    recurrence: bool = False
+
+
+RungOrder = Callable[[str, Sequence[Step]], Sequence[Step]]
+
+
+def keep_order(_cls: str, steps: Sequence[Step]) -> Sequence[Step]:
+    return steps
+
+
+def target_allowed(action: str, target: str, allowed: set[str]) -> bool:
+    """Alerts go to humans and are always allowed; everything else only to allowlisted targets."""
+    return action == "alert" or target in allowed
+
+
+def decide(
+    incident: IncidentView,
+    state: FingerprintState | None,
+    policy: Policy,
+    allowed_targets: set[str],
+    max_attempts: int,
+    order_rung: RungOrder = keep_order,
+    now_ms: int = 0,
+    cooldown_s: float = 0.0,
+) -> Decision:
+    """Choose what to do about one incident, given what was already done about its fingerprint.
+
+    A fingerprint that recurs within the cooldown after its last episode ended is a duplicate
+    (the storm of copies a flapping detector sends must not become a storm of actions).
+    """
+    version = policy.version
+    if state is not None and state.status == "acting":
+        return Decision("duplicate", f"incident {state.incident_id} with this fingerprint is being healed", (),
+                        policy_version=version)
+    if state is not None and state.incident_id == incident.incident_id:
+        return Decision("duplicate", f"incident {incident.incident_id} was already handled ({state.status})",
+                        policy_version=version)
+    if state is not None and now_ms - state.updated_ms < cooldown_s * 1000:
+        return Decision("duplicate", f"recurred within the cooldown after incident {state.incident_id} ended "
+                        f"({state.status})", recurrence=True, policy_version=version)
+    rule = policy.rule_for(incident.type, incident.root_cause, incident.service)
+    if rule is None:
+        return Decision("refuse", f"no policy rule for {incident.incident_class} on {incident.service}",
+                        policy_version=version)
+    if not rule.ladder:
+        return Decision("ignore", f"policy {version} takes no action on {incident.incident_class}",
+                        policy_version=version)
+    plan: list[PlannedStep] = []
+    refusals: list[Refusal] = []
+    remedies = 0
+    for rung_index, rung in enumerate(rule.ladder):
+        for step in order_rung(incident.incident_class, rung):
+            target = HUMAN if step.action == "alert" else step.resolve_target(incident.service, incident.target)
+            if not target_allowed(step.action, target, allowed_targets):
+                refusals.append(Refusal(step.action, target, f"target {target!r} is outside the allowlist"))
+                continue
+            for _ in range(step.attempts):
+                if step.action != "alert":
+                    if remedies >= max_attempts:
+                        break
+                    remedies += 1
+                plan.append(
+                    PlannedStep(
+                        action=step.action,
+                        target=target,
+                        verify=step.verify,
+                        verify_timeout_s=step.verify_timeout_s or policy.verify_timeout_s,
+                        rung=rung_index,
+                        params=dict(step.params),
+                    )
+                )
+    if not any(p.action != "alert" for p in plan) and refusals:
+        return Decision("refuse", "; ".join(r.reason for r in refusals), tuple(plan), tuple(refusals),
+                        rule.notify, version)
+    return Decision("act", f"policy {version} rule {rule.index + 1}", tuple(plan), tuple(refusals),
+                    rule.notify, version)

@@ -1,0 +1,155 @@
+"""Safety rails: cooldowns, backoff, budgets, dedupe and a cross-replica lock.
+
+The arithmetic is pure; the shared state lives in Redis so that every healer replica sees the
+same cooldowns, budget and locks (a replica restart forgets nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import redis
+
+from services.healer.handlers import FingerprintState
+
+
+def backoff_delay(attempt: int, base_s: float, max_s: float) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (1-based) before the next: base * 2^(n-1), capped."""
+    if attempt < 1:
+        return 0.0
+    return float(min(max_s, base_s * (2 ** (attempt - 1))))
+
+
+def budget_allows(used: int, limit: int) -> bool:
+    return used < limit
+
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end
+"""
+_REFRESH = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end
+"""
+# Sliding-window budget: drop entries older than the window, count, add when below the limit.
+_BUDGET = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+local used = redis.call('ZCARD', KEYS[1])
+if used >= tonumber(ARGV[3]) then return -1 end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return used + 1
+"""
+_MAX = """
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+return 1
+"""
+
+
+class SafetyStore:
+    """Redis-backed shared state of the healer (one instance per client; thread-safe via the pool)."""
+
+    def __init__(self, client: redis.Redis, prefix: str, dedupe_ttl_s: float) -> None:
+        self.r: Any = client  # redis-py's sync/async union types defeat the checker
+        self.prefix = prefix
+        self.dedupe_ttl_ms = int(dedupe_ttl_s * 1000)
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    # -- lock: one replica owns one fingerprint --------------------------------------------------
+    def acquire_lock(self, fingerprint: str, ttl_s: float) -> str | None:
+        token = uuid.uuid4().hex
+        if self.r.set(self.key("lock", fingerprint), token, nx=True, px=int(ttl_s * 1000)):
+            return token
+        return None
+
+    def refresh_lock(self, fingerprint: str, token: str, ttl_s: float) -> bool:
+        return bool(self.r.eval(_REFRESH, 1, self.key("lock", fingerprint), token, int(ttl_s * 1000)))
+
+    def release_lock(self, fingerprint: str, token: str) -> bool:
+        return bool(self.r.eval(_RELEASE, 1, self.key("lock", fingerprint), token))
+
+    # -- per-fingerprint state (dedupe) ---------------------------------------------------------
+    def get_state(self, fingerprint: str) -> FingerprintState | None:
+        raw = self.r.get(self.key("state", fingerprint))
+        if not raw:
+            return None
+        return FingerprintState.from_dict(json.loads(raw))
+
+    def set_state(self, fingerprint: str, state: FingerprintState, ttl_s: float | None = None) -> None:
+        """Remember the state; an 'acting' state is given the lock's TTL so a dead replica frees it."""
+        px = int(ttl_s * 1000) if ttl_s is not None else self.dedupe_ttl_ms
+        self.r.set(self.key("state", fingerprint), json.dumps(state.to_dict()), px=px)
+
+    def clear_state(self, fingerprint: str) -> None:
+        self.r.delete(self.key("state", fingerprint))
+
+    def count_duplicate(self, fingerprint: str) -> int:
+        key = self.key("dup", fingerprint)
+        pipe = self.r.pipeline()
+        pipe.incr(key)
+        pipe.pexpire(key, self.dedupe_ttl_ms)
+        return int(pipe.execute()[0])
+
+    def duplicates(self, fingerprint: str) -> int:
+        return int(self.r.get(self.key("dup", fingerprint)) or 0)
+
+    # -- freshest sighting of a fingerprint (verification by absence) ---------------------------
+    def note_seen(self, fingerprint: str, last_seen_ms: int) -> None:
+        self.r.eval(_MAX, 1, self.key("seen", fingerprint), last_seen_ms, self.dedupe_ttl_ms)
+
+    def last_seen(self, fingerprint: str) -> int:
+        return int(self.r.get(self.key("seen", fingerprint)) or 0)
+
+    # -- cooldown per (target, action) ----------------------------------------------------------
+    def take_cooldown(self, target: str, action: str, cooldown_s: float) -> bool:
+        """True if (target, action) was not used within the cooldown; starts a new cooldown."""
+        if cooldown_s <= 0:
+            return True
+        return bool(self.r.set(self.key("cooldown", target, action), "1", nx=True, px=int(cooldown_s * 1000)))
+
+    def cooldown_left_ms(self, target: str, action: str) -> int:
+        return max(0, int(self.r.pttl(self.key("cooldown", target, action))))
+
+    # -- global action budget -------------------------------------------------------------------
+    def take_budget(self, now_ms: int, window_s: float, limit: int) -> bool:
+        member = f"{now_ms}:{uuid.uuid4().hex}"
+        used = self.r.eval(_BUDGET, 1, self.key("budget"), now_ms, int(window_s * 1000), limit, member)
+        return int(used) >= 0
+
+    # -- containers being restarted by the healer (the watch ignores their die events) ----------
+    def mark_restarting(self, container: str, ttl_s: float) -> None:
+        self.r.set(self.key("restarting", container), "1", px=int(ttl_s * 1000))
+
+    def is_restarting(self, container: str) -> bool:
+        return bool(self.r.exists(self.key("restarting", container)))
+
+    def clear_restarting(self, container: str) -> None:
+        self.r.delete(self.key("restarting", container))
+
+    # -- model lifecycle, fed by model.events ---------------------------------------------------
+    def note_model_event(self, value: dict[str, Any], received_ms: int) -> None:
+        record = {
+            "model_name": value.get("model_name"),
+            "version": value.get("version"),
+            "status": value.get("status"),
+            "previous_version": value.get("previous_version"),
+            "ts": value.get("ts"),
+            "received_ms": received_ms,
+        }
+        key = self.key("model_events")
+        pipe = self.r.pipeline()
+        pipe.lpush(key, json.dumps(record))
+        pipe.ltrim(key, 0, 199)
+        pipe.execute()
+
+    def model_events_since(self, since_ms: int) -> list[dict[str, Any]]:
+        out = []
+        for raw in self.r.lrange(self.key("model_events"), 0, 199):
+            rec = json.loads(raw)
+            if int(rec.get("received_ms") or 0) >= since_ms or int(rec.get("ts") or 0) >= since_ms:
+                out.append(rec)
+        return out

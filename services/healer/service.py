@@ -1,0 +1,95 @@
+"""Wiring only: Kafka in (incidents, model.events) -> Healer -> Kafka out (actions, commands)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+import docker
+import redis
+
+from services.common import db
+from services.common.bus import ContractError, Event, EventProducer, Out, RetryableError, StreamProcessor
+from services.common.http import create_app
+from services.common.runner import run_service
+from services.healer.actions.registry import known_actions
+from services.healer.alerts import Alerter
+from services.healer.api import add_routes
+from services.healer.audit import Auditor
+from services.healer.engine import Healer
+from services.healer.policy import load_policy
+from services.healer.safety import SafetyStore
+from services.healer.settings import HealerSettings
+from services.healer.watch import HealthWatch
+
+
+class LockedPublisher:
+    """Produce and wait for the ack, one caller at a time (episodes publish from worker threads)."""
+
+    def __init__(self, producer: EventProducer) -> None:
+        self.producer = producer
+        self.lock = threading.Lock()
+
+    def __call__(self, topic: str, value: dict[str, Any], key: str | None) -> None:
+        with self.lock:
+            self.producer.produce(topic, value, key)
+            self.producer.flush(30.0)
+
+
+def build(settings: HealerSettings, *, synchronous: bool = False) -> tuple[Healer, LockedPublisher, Any]:
+    """The healer and its dependencies (tests build it the same way)."""
+    policy = load_policy(settings.policy_path, known_actions())
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    safety = SafetyStore(client, settings.redis_prefix, settings.dedupe_ttl_s)
+    publisher = LockedPublisher(EventProducer(settings))
+    db.migrate(settings.postgres_dsn)
+    pool = db.pool(settings)
+    docker_client = lru_cache(maxsize=1)(docker.from_env)
+    healer = Healer(settings, policy, safety, Auditor(publisher, pool), Alerter(settings), publisher,
+                    docker_client, synchronous=synchronous)
+    return healer, publisher, pool
+
+
+def handler(healer: Healer) -> Any:
+    def handle(event: Event) -> Iterable[Out]:
+        topic = event.topic
+        try:
+            if topic.endswith("model.events"):
+                healer.on_model_event(event.value)
+            elif topic.endswith("incidents"):
+                healer.on_incident(event.value)
+            else:
+                raise ContractError(f"the healer does not consume {topic}")
+        except redis.RedisError as exc:  # shared state unreachable: retry, never act blind
+            raise RetryableError(f"redis: {exc}") from exc
+        return ()
+
+    return handle
+
+
+def main() -> int:
+    settings = HealerSettings()
+    healer, publisher, pool = build(settings)
+    processor = StreamProcessor(settings, ["incidents", "model.events"], "healer", handler(healer))
+    watch = HealthWatch(settings, lambda rec: publisher("incidents", rec, rec["fingerprint"]), healer.safety,
+                        healer.docker)
+    app = add_routes(create_app(settings, {"kafka": lambda: processor.ready,
+                                           "redis": lambda: bool(healer.safety.r.ping())}), healer.auditor)
+
+    def run(stop: threading.Event) -> None:
+        threads = []
+        if settings.watch_enabled:
+            threads.append(threading.Thread(target=watch.run, args=(stop,), name="health-watch", daemon=True))
+        for t in threads:
+            t.start()
+        try:
+            processor.run(stop)
+        finally:
+            healer.close()
+            for t in threads:
+                t.join(timeout=10)
+            pool.close()
+
+    return run_service(settings, run, app=app)

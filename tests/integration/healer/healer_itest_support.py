@@ -1,0 +1,167 @@
+"""Local receivers for alerts (a Slack-style webhook and an SMTP server) and a healer builder."""
+
+from __future__ import annotations
+
+import json
+import socket
+import socketserver
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import redis
+
+from services.healer.service import build
+from services.healer.settings import HealerSettings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A tiny Slack-compatible webhook on 127.0.0.1: stores every JSON body it receives."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            received.append(json.loads(body))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/alerts", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def smtp_receiver() -> Iterator[tuple[int, list[dict[str, str]]]]:
+    """A minimal SMTP server (RFC 5321 subset: EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT)."""
+    received: list[dict[str, str]] = []
+
+    class Handler(socketserver.StreamRequestHandler):
+        def reply(self, line: str) -> None:
+            self.wfile.write((line + "\r\n").encode())
+
+        def handle(self) -> None:
+            self.reply("220 localhost test SMTP")
+            mail_from, rcpts = "", []
+            while True:
+                line = self.rfile.readline().decode(errors="replace").rstrip("\r\n")
+                if not line:
+                    return
+                verb = line[:4].upper()
+                if verb in ("EHLO", "HELO"):
+                    self.reply("250 localhost")
+                elif verb == "MAIL":
+                    mail_from = line.split(":", 1)[1].strip()
+                    self.reply("250 OK")
+                elif verb == "RCPT":
+                    rcpts.append(line.split(":", 1)[1].strip())
+                    self.reply("250 OK")
+                elif verb == "DATA":
+                    self.reply("354 end with <CRLF>.<CRLF>")
+                    lines = []
+                    while True:
+                        data = self.rfile.readline().decode(errors="replace").rstrip("\r\n")
+                        if data == ".":
+                            break
+                        lines.append(data[1:] if data.startswith("..") else data)
+                    received.append({"from": mail_from, "to": ",".join(rcpts), "data": "\n".join(lines)})
+                    self.reply("250 OK queued")
+                elif verb == "QUIT":
+                    self.reply("221 bye")
+                    return
+                else:
+                    self.reply("250 OK")
+
+    socketserver.ThreadingTCPServer.allow_reuse_address = True
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1]), received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+_PREFIXES: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def healer_redis_cleanup(redis_url: str) -> Iterator[None]:
+    """Delete the Redis keys of the healers a test built (import this fixture into each test module)."""
+    yield
+    client = redis.Redis.from_url(redis_url)
+    for prefix in _PREFIXES:
+        keys = list(client.scan_iter(f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+    _PREFIXES.clear()
+
+
+def healer_settings(topic_prefix: str, **overrides: Any) -> HealerSettings:
+    """Settings isolated per test: own topics, own Redis namespace, a compose project nobody else uses."""
+    base: dict[str, Any] = {
+        "topic_prefix": topic_prefix,
+        "log_to_kafka": False,
+        "redis_prefix": f"aig:healer:test:{uuid.uuid4().hex[:8]}:",
+        "compose_project": f"aigtest{uuid.uuid4().hex[:8]}",
+        "cooldown_s": 60.0,
+        "backoff_base_s": 0.1,
+        "verify_interval_s": 0.2,
+        "quiet_window_s": 1.0,
+        "http_port": 0,
+        "watch_urls": {},
+    }
+    base.update(overrides)
+    _PREFIXES.append(base["redis_prefix"])
+    return HealerSettings(**base)
+
+
+def make_healer(settings: HealerSettings, synchronous: bool = True) -> Any:
+    healer, _publisher, pool = build(settings, synchronous=synchronous)
+    return healer, pool
+
+
+def incident(**kw: Any) -> dict[str, Any]:
+    from services.common.events import header, now_ms
+
+    now = now_ms()
+    base = {
+        **header("test"),
+        "incident_id": str(uuid.uuid4()),
+        "fingerprint": f"fp-{uuid.uuid4().hex[:8]}",
+        "type": "service_down",
+        "root_cause": None,
+        "service": "inference",
+        "target": None,
+        "severity": "critical",
+        "summary": "a test incident",
+        "explanation": "",
+        "count": 1,
+        "first_seen": now - 500,
+        "last_seen": now,
+        "evidence": {"detector": "test"},
+    }
+    base.update(kw)
+    return base

@@ -1,0 +1,153 @@
+"""Closed loop against a real Docker engine: a crashed and a hung container are detected by the
+health watch, restarted through the Docker API by the healer (via Kafka), verified healthy, and
+their time to recover is recorded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from healer_itest_support import free_port, healer_redis_cleanup, healer_settings, make_healer
+
+from services.common.bus import StreamProcessor
+from services.healer.service import handler
+from services.healer.watch import HealthWatch
+
+pytestmark = pytest.mark.infra
+__all__ = ["healer_redis_cleanup"]  # an autouse fixture: the import is its registration
+
+# The project's images carry no Python: the host interpreter is bind-mounted read-only, as the
+# project's runtime image expects.
+PYTHON_HOME = sys.base_prefix
+SERVER = """
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        code = 200 if self.path in ("/health", "/ready") else 404
+        self.send_response(code)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", {port}), H).serve_forever()
+"""
+
+
+def pick_image(client: Any) -> str:
+    for name in ("aig-runtime:local", "aig-base:bookworm"):
+        try:
+            client.images.get(name)
+            return name
+        except Exception:
+            continue
+    pytest.skip("no local base image (run infra/local/infra.sh up docker)")
+
+
+def healthy(url: str, timeout: float = 0.5) -> bool:
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_until(pred: Any, timeout_s: float, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return False
+
+
+def resolved(dsn: str, fingerprint: str) -> tuple[str, int | None, int | None] | None:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT status, time_to_detect_ms, time_to_recover_ms FROM incidents WHERE fingerprint = %s "
+            "ORDER BY received_at DESC LIMIT 1", (fingerprint,)).fetchone()
+    return None if row is None or row[0] == "open" else (row[0], row[1], row[2])
+
+
+def test_crashed_and_hung_containers_are_restarted_and_verified(
+    docker_engine: Any, topic_prefix: str, pg_dsn: str
+) -> None:
+    image = pick_image(docker_engine)
+    port = free_port()
+    service = f"probe{uuid.uuid4().hex[:6]}"
+    settings = healer_settings(
+        topic_prefix, allowed_services=[service], cooldown_s=2.0, watch_discovery_s=1.0, watch_reemit_s=5.0,
+    )
+    url = f"http://127.0.0.1:{port}/health"
+    container = docker_engine.containers.run(
+        image, [f"{PYTHON_HOME}/bin/python3", "-c", SERVER.format(port=port)], detach=True, network_mode="host",
+        name=f"{settings.compose_project}-{service}-1",
+        labels={"com.docker.compose.project": settings.compose_project, "com.docker.compose.service": service,
+                settings.health_url_label: url},
+        volumes={PYTHON_HOME: {"bind": PYTHON_HOME, "mode": "ro"}},
+    )
+    healer, pool = make_healer(settings, synchronous=False)
+    publish = healer.publish
+    watch = HealthWatch(settings, lambda rec: publish("incidents", rec, rec["fingerprint"]), healer.safety,
+                        healer.docker)
+    processor = StreamProcessor(settings, ["incidents", "model.events"], f"healer-{topic_prefix}", handler(healer))
+    stop = threading.Event()
+    threads = [threading.Thread(target=processor.run, args=(stop,), daemon=True),
+               threading.Thread(target=watch.run, args=(stop,), daemon=True)]
+    try:
+        for t in threads:
+            t.start()
+        assert processor.wait_ready(30)
+        assert wait_until(lambda: healthy(url), 20), "the test service did not come up"
+        assert wait_until(lambda: any(p.url == url for p in watch.probes.values()), 10)
+        time.sleep(1.5)  # the docker event stream is attached
+
+        # 1. a crash that logs nothing: SIGKILL the container's process from outside
+        container.reload()
+        crashed_at = time.monotonic()
+        os.kill(container.attrs["State"]["Pid"], signal.SIGKILL)
+        assert wait_until(lambda: not healthy(url, 0.2), 5, 0.02)
+        assert wait_until(lambda: healthy(url), 30), "not healthy again after the crash"
+        crash_to_healthy = time.monotonic() - crashed_at
+        assert wait_until(lambda: resolved(pg_dsn, f"service_down:{service}") is not None, 30)
+        status, ttd, ttr = resolved(pg_dsn, f"service_down:{service}")  # type: ignore[misc]
+        assert status == "resolved" and ttd is not None and ttr is not None
+        print(f"\ncrash (SIGKILL): healthy again after {crash_to_healthy:.2f} s (test clock); healer: "
+              f"time to detect {ttd / 1000:.2f} s, time to recover {ttr / 1000:.2f} s")
+        assert crash_to_healthy < 15 and ttr < 15_000
+
+        # 2. a hang: SIGSTOP, so the process holds its port but answers nothing
+        time.sleep(settings.cooldown_s + 0.5)
+        container.reload()
+        hung_at = time.monotonic()
+        os.kill(container.attrs["State"]["Pid"], signal.SIGSTOP)
+        assert wait_until(lambda: not healthy(url, 0.3), 5, 0.05)
+        assert wait_until(lambda: healthy(url), 40), "not healthy again after the hang"
+        hang_to_healthy = time.monotonic() - hung_at
+        assert wait_until(lambda: resolved(pg_dsn, f"service_hung:{service}") is not None, 30)
+        status, ttd, ttr = resolved(pg_dsn, f"service_hung:{service}")  # type: ignore[misc]
+        assert status == "resolved" and ttd is not None and ttr is not None
+        print(f"hang (SIGSTOP): healthy again after {hang_to_healthy:.2f} s (test clock); healer: "
+              f"time to detect {ttd / 1000:.2f} s, time to recover {ttr / 1000:.2f} s")
+        assert hang_to_healthy < 30 and ttr < 30_000
+        container.reload()
+        assert container.status == "running"
+        with psycopg.connect(pg_dsn) as conn:
+            actions = conn.execute(
+                "SELECT action, target, status FROM actions WHERE fingerprint IN (%s, %s) AND status = 'succeeded'",
+                (f"service_down:{service}", f"service_hung:{service}")).fetchall()
+        assert sorted(actions) == [("restart_container", service, "succeeded")] * 2
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(20)
+        healer.close()
+        pool.close()
+        container.remove(force=True)

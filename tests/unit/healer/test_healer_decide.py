@@ -1,0 +1,131 @@
+"""decide(): dedupe, recurrence within cooldown, allowlist refusals, attempt caps, bad input."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from services.healer.actions.registry import known_actions
+from services.healer.handlers import BadIncident, FingerprintState, decide, validate_incident
+from services.healer.learning import MemoryStats, thompson_order
+from services.healer.policy import load_policy, parse_policy
+from services.healer.settings import DEFAULT_POLICY, PIPELINE_SERVICES
+
+POLICY = load_policy(DEFAULT_POLICY, known_actions())
+ALLOWED = set(PIPELINE_SERVICES)
+
+
+def incident(**kw: Any) -> dict[str, Any]:
+    base = {
+        "event_id": "e1", "ts": 2_000, "source": "drift", "incident_id": "i1", "fingerprint": "fp1",
+        "type": "service_down", "root_cause": None, "service": "inference", "target": None,
+        "severity": "critical", "summary": "inference died", "explanation": "", "count": 1,
+        "first_seen": 1_000, "last_seen": 2_000, "evidence": {},
+    }
+    base.update(kw)
+    return base
+
+
+def test_service_down_plans_restarts_then_a_human() -> None:
+    d = decide(validate_incident(incident()), None, POLICY, ALLOWED, max_attempts=3)
+    assert d.kind == "act"
+    assert [(p.action, p.target) for p in d.plan] == [
+        ("restart_container", "inference"), ("restart_container", "inference"), ("alert", "human"),
+    ]
+    assert d.plan[0].params["grace_s"] == "3"
+
+
+def test_max_attempts_caps_the_remedies_but_keeps_the_human() -> None:
+    d = decide(validate_incident(incident()), None, POLICY, ALLOWED, max_attempts=1)
+    assert [p.action for p in d.plan] == ["restart_container", "alert"]
+
+
+def test_an_episode_in_progress_makes_every_copy_a_duplicate() -> None:
+    state = FingerprintState("other", "acting", 0)
+    assert decide(validate_incident(incident()), state, POLICY, ALLOWED, 3).kind == "duplicate"
+
+
+def test_the_same_incident_id_is_handled_once() -> None:
+    state = FingerprintState("i1", "resolved", 0)
+    d = decide(validate_incident(incident()), state, POLICY, ALLOWED, 3, now_ms=10**9, cooldown_s=1)
+    assert d.kind == "duplicate" and not d.recurrence
+
+
+def test_recurrence_within_cooldown_is_a_duplicate_and_after_it_acts_again() -> None:
+    state = FingerprintState("old", "resolved", 100_000)
+    inc = validate_incident(incident(incident_id="i2"))
+    within = decide(inc, state, POLICY, ALLOWED, 3, now_ms=150_000, cooldown_s=60)
+    assert within.kind == "duplicate" and within.recurrence
+    after = decide(inc, state, POLICY, ALLOWED, 3, now_ms=161_000, cooldown_s=60)
+    assert after.kind == "act"
+
+
+def test_a_target_outside_the_allowlist_is_refused_and_only_the_human_remains() -> None:
+    d = decide(validate_incident(incident(service="postgres-prod")), None, POLICY, ALLOWED, 3)
+    assert d.kind == "refuse"
+    assert {r.target for r in d.refusals} == {"postgres-prod"}
+    assert "allowlist" in d.reason
+    assert [p.action for p in d.plan] == ["alert"]
+
+
+def test_benign_log_error_is_ignored() -> None:
+    d = decide(validate_incident(incident(type="log_error", root_cause="benign")), None, POLICY, ALLOWED, 3)
+    assert d.kind == "ignore" and d.plan == ()
+
+
+def test_concept_drift_retrains_the_trainer_and_model_error_rolls_back() -> None:
+    d = decide(validate_incident(incident(type="concept_drift")), None, POLICY, ALLOWED, 3)
+    assert (d.plan[0].action, d.plan[0].target, d.notify) == ("retrain", "trainer", True)
+    d = decide(validate_incident(incident(type="model_error")), None, POLICY, ALLOWED, 3)
+    assert (d.plan[0].action, d.plan[0].target) == ("rollback", "trainer")
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"type": "meteor_strike"}, "unknown incident type"),
+        ({"fingerprint": ""}, "missing fingerprint"),
+        ({"service": None, "incident_id": None}, "missing incident_id, service"),
+        ({"first_seen": "yesterday"}, "non-numeric"),
+    ],
+)
+def test_bad_input_is_rejected_with_a_reason(patch: dict[str, Any], message: str) -> None:
+    with pytest.raises(BadIncident, match=message):
+        validate_incident(incident(**patch))
+
+
+def test_thompson_sampling_orders_alternatives_inside_a_rung_only() -> None:
+    policy = parse_policy(
+        {
+            "version": 1,
+            "rules": [{"match": {"type": "log_error"}, "ladder": [
+                {"any_of": [{"action": "restart_container"}, {"action": "reload", "target": "inference"}]},
+                {"action": "alert"},
+            ]}],
+        },
+        known_actions(),
+    )
+    stats = MemoryStats()
+    for _ in range(40):
+        stats.record("log_error/timeout", "reload", True)
+        stats.record("log_error/timeout", "restart_container", False)
+    rng = random.Random(7)
+    inc = validate_incident(incident(type="log_error", root_cause="timeout"))
+    firsts = []
+    for _ in range(50):
+        d = decide(inc, None, policy, ALLOWED, 3, order_rung=lambda c, s: thompson_order(c, s, stats, rng))
+        assert d.plan[-1].action == "alert"  # the learner never moves an action out of its rung
+        assert {p.action for p in d.plan[:2]} == {"restart_container", "reload"}
+        firsts.append(d.plan[0].action)
+    assert firsts.count("reload") >= 48
+
+
+def test_thompson_sampling_explores_when_nothing_is_known() -> None:
+    policy_steps = load_policy(DEFAULT_POLICY, known_actions()).rule_for("log_error", "timeout", "x")
+    assert policy_steps is not None
+    rung = policy_steps.ladder[0]
+    rng = random.Random(1)
+    firsts = {thompson_order("c", rung, MemoryStats(), rng)[0].action for _ in range(50)}
+    assert firsts == {"restart_container", "reload"}
