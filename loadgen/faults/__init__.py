@@ -1,0 +1,1 @@
+"""Fault injection: one module per fault, found through :mod:`loadgen.faults.registry`."""

@@ -1,0 +1,1 @@
+"""Feature service: windowed aggregates (faust tables), online store (Redis), offline rows (PostgreSQL)."""

@@ -1,0 +1,147 @@
+"""The faust stream app: interactions.valid -> per-member window -> (by job) per-job window -> features.
+
+Two stages because the tables are partitioned like their input: stage one reads interactions keyed
+by member and keeps the member counts; it forwards each interaction keyed by job to an internal
+topic, where stage two keeps the job counts, builds the FeatureVector and updates the online store.
+Both tables live in rocksdb under ``data_dir`` and are backed by changelog topics, so a restarted
+(or moved) worker recovers its counts instead of starting at zero.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from services.common.bus import EventProducer
+from services.common.codec import AvroCodec, CodecError, codec_for
+from services.common.events import header, now_ms
+from services.feature import handlers, metrics
+from services.feature.settings import FeatureSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FeatureApp:
+    app: faust.App
+    member_views: Any  # faust.Table
+    job_views: Any
+    by_member: Any  # the agents, for agent.test_context()
+    by_job: Any
+
+
+class OnlineStore:
+    """Async Redis writer of the online feature hashes; failures are counted, never fatal (the next event rewrites)."""
+
+    def __init__(self, settings: FeatureSettings) -> None:
+        self.settings = settings
+        self._client: Any = None
+
+    async def write(self, fv: dict[str, Any]) -> None:
+        import redis.asyncio as aioredis
+
+        if self._client is None:
+            self._client = aioredis.Redis.from_url(self.settings.redis_url, socket_timeout=2)
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for key, fields in handlers.online_hashes(fv, self.settings.redis_key_prefix).items():
+                pipe.hset(key, mapping=fields)
+                ttl = self.settings.pair_ttl_s if ":pair:" in key else self.settings.online_ttl_s
+                pipe.expire(key, ttl)
+            await pipe.execute()
+            metrics.ONLINE_WRITES.labels("ok").inc()
+        except Exception as exc:
+            metrics.ONLINE_WRITES.labels("failed").inc()
+            log.warning("online store write failed: %s: %s", type(exc).__name__, exc)
+
+
+def build(settings: FeatureSettings, *, codec: AvroCodec | None = None,
+          dead_letters: EventProducer | None = None, online: OnlineStore | None = None) -> FeatureApp:
+    codec = codec or codec_for(settings.schemas_dir)
+    app_id = settings.topic(settings.app_id)
+    (settings.data_dir / app_id).mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store=settings.store,
+        datadir=str(settings.data_dir / app_id),
+        topic_partitions=3,
+        topic_replication_factor=1,
+        table_standby_replicas=0,
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=settings.commit_interval_s,
+        web_enabled=settings.web_port > 0,
+        web_port=settings.web_port or 6066,
+        web_host="127.0.0.1",
+        producer_acks=-1,
+    )
+    source = app.topic(settings.topic("interactions.valid"), value_serializer="raw", key_serializer="raw")
+    by_job_topic = app.topic(f"{app_id}-by-job", internal=True, partitions=3,
+                             value_serializer="raw", key_serializer="raw")
+    features = app.topic(settings.topic("features"), value_serializer="raw", key_serializer="raw")
+    counts: Any = faust.Schema(key_serializer="json", value_serializer="json")  # plain JSON, no faust models
+    member_views = app.Table("member-views", default=dict, partitions=3, schema=counts)
+    job_views = app.Table("job-views", default=dict, partitions=3, schema=counts)
+    online_store = online or OnlineStore(settings)
+
+    def dead_letter(event: Any, stage: str, kind: str, reason: str) -> None:
+        msg = event.message
+        logical = settings.logical_topic(msg.topic)
+        record = {
+            **header(settings.service_name), "topic": logical, "partition": msg.partition, "offset": msg.offset,
+            "key": msg.key if isinstance(msg.key, bytes) else None, "error_type": kind, "error": reason[:10_000],
+            "consumer_group": app_id, "raw": msg.value if isinstance(msg.value, bytes) else b"",
+        }
+        producer = dead_letters
+        if producer is None:
+            raise RuntimeError(f"no dead-letter producer: {kind}: {reason}")
+        producer.produce("deadletter", record, key=logical)
+        producer.flush(10.0)  # rare: wait so the reason is kept before the offset moves on
+        metrics.DEAD_LETTERS.labels(stage).inc()
+        log.warning("dead-lettered %s[%d]@%d (%s): %s", logical, msg.partition, msg.offset, kind, reason[:500])
+
+    @app.agent(source)
+    async def by_member(stream: Any) -> Any:
+        async for event in stream.events():
+            try:
+                value = codec.decode(event.value, "Interaction")
+            except CodecError as exc:
+                dead_letter(event, "member", "decode", str(exc))
+                continue
+            member = value["member_id"]
+            state, count = handlers.add_to_window(
+                member_views[member], value["ts"], handlers.MEMBER_WINDOW_MS, handlers.MEMBER_BUCKET_MS
+            )
+            member_views[member] = state
+            forward = {**value, "member_views_1h": count}
+            await by_job_topic.send(key=value["job_id"].encode(), value=json.dumps(forward).encode())
+            yield count
+
+    @app.agent(by_job_topic)
+    async def by_job(stream: Any) -> Any:
+        async for event in stream.events():
+            try:
+                value = json.loads(event.value)
+                job = value["job_id"]
+                state, count = handlers.add_to_window(
+                    job_views[job], value["ts"], handlers.JOB_WINDOW_MS, handlers.JOB_BUCKET_MS
+                )
+                job_views[job] = state
+                fv = handlers.feature_vector(value, value["member_views_1h"], count, settings.service_name, now_ms())
+                data = codec.encode("FeatureVector", fv)
+            except (ValueError, KeyError, TypeError, CodecError) as exc:
+                dead_letter(event, "job", "handler", f"{type(exc).__name__}: {exc}")
+                continue
+            await features.send(key=fv["member_id"].encode(), value=data)
+            await online_store.write(fv)
+            metrics.VECTORS.inc()
+            metrics.MEMBER_VIEWS.set(value["member_views_1h"])
+            yield fv
+
+    return FeatureApp(app, member_views, job_views, by_member, by_job)

@@ -1,0 +1,24 @@
+"""Feature service settings (``AIG_*`` environment variables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from services.common.settings import REPO_ROOT, CommonSettings
+
+
+class FeatureSettings(CommonSettings):
+    service_name: str = "feature"
+    http_port: int = 8002
+    app_id: str = Field(default="aig-feature", description="faust app id (consumer group, changelog names)")
+    data_dir: Path = Field(default=REPO_ROOT / "var" / "feature", description="faust table stores (rocksdb)")
+    store: str = Field(default="rocksdb://", description="faust table store: rocksdb:// or memory://")
+    web_port: int = Field(default=6066, description="faust's web server (0 disables it)")
+    redis_key_prefix: str = Field(default="features:", description="online store keys: <prefix>member:<id>, ...")
+    online_ttl_s: int = Field(default=7 * 86400, ge=60)
+    pair_ttl_s: int = Field(default=86400, ge=60)
+    run_offline_sink: bool = Field(default=True, description="also write features and labels to PostgreSQL")
+    offline_group_id: str = "feature-offline"
+    commit_interval_s: float = Field(default=1.0, gt=0, description="faust offset commit interval")

@@ -1,0 +1,60 @@
+"""Ingest logic: contract check, quality counting, command parsing. No I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.common.bus import ContractError, Out
+from services.common.events import header
+from services.ingest import metrics
+from services.ingest.contract import CheckResult, Contract
+
+PAUSE, RESUME = "pause_ingest", "resume_ingest"
+
+
+def count_quality(result: CheckResult, path: str) -> None:
+    for name in result.nulls:
+        metrics.NULLS.labels(name).inc()
+    for name in result.out_of_range:
+        metrics.OUT_OF_RANGE.labels(name).inc()
+    for v in result.violations:
+        metrics.REJECTED.labels(v.field, v.reason).inc()
+    (metrics.ACCEPTED if result.ok else metrics.REJECTED_EVENTS).labels(path).inc()
+
+
+def validate(contract: Contract, value: dict[str, Any], path: str = "kafka") -> Out:
+    """The event for ``interactions.valid``; raises ContractError("field: reason; ...") when it breaks the contract."""
+    result = contract.check(value)
+    count_quality(result, path)
+    if not result.ok:
+        raise ContractError(result.message())
+    return Out("interactions.valid", value, key=value["member_id"])
+
+
+def with_header(event: dict[str, Any], source: str) -> dict[str, Any]:
+    """HTTP clients may leave out event_id, ts and source; ingest fills them in."""
+    missing = {k: v for k, v in header(source).items() if k not in event or event[k] is None}
+    return {**event, **missing} if missing else event
+
+
+def normalise_http(event: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no int/float distinction the Avro schema needs: whole numbers for double fields become floats."""
+    out = dict(event)
+    for name in ("years_experience", "salary_k", "skill_match", "distance_km", "dwell_s"):
+        v = out.get(name)
+        if isinstance(v, int) and not isinstance(v, bool):
+            out[name] = float(v)
+    if "remote" not in out:
+        out["remote"] = False
+    return out
+
+
+def pause_command(value: dict[str, Any], service_name: str) -> bool | None:
+    """True to pause, False to resume, None when the command is not for ingest."""
+    if value.get("target") != service_name:
+        return None
+    if value.get("command") == PAUSE:
+        return True
+    if value.get("command") == RESUME:
+        return False
+    return None
