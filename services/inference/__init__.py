@@ -1,0 +1,1 @@
+"""Inference: scores feature vectors from Kafka and over HTTP with the live model, swapped hot."""

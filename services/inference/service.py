@@ -1,0 +1,92 @@
+"""Inference wiring: features -> predictions consumer, model/command watcher, HTTP API."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import uuid
+from collections.abc import Iterable
+
+import psycopg
+
+from services.common import db
+from services.common.bus import ContractError, Event, Out, RetryableError, StreamProcessor
+from services.common.events import now_ms
+from services.common.http import create_app
+from services.common.runner import run_service
+from services.inference import handlers, metrics
+from services.inference.api import OnlineStore, add_routes
+from services.inference.holder import ModelHolder
+from services.inference.loading import ModelLoader
+from services.inference.settings import InferenceSettings
+from services.trainer.artifacts import ArtifactError
+
+log = logging.getLogger(__name__)
+
+
+def run(settings: InferenceSettings) -> int:
+    holder = ModelHolder()
+    loader = ModelLoader(settings.model_name, holder, lambda: db.connect(settings))
+    started_ms = now_ms()
+
+    def score(events: list[Event]) -> Iterable[Out]:
+        model = holder.current
+        if model is None:
+            raise RetryableError(f"no version of {settings.model_name} loaded yet")
+        records = handlers.score_feature_vectors(model, [e.value for e in events], settings.service_name)
+        metrics.PREDICTIONS.labels("kafka").inc(len(records))
+        if records:
+            metrics.PREDICT_SECONDS.labels("kafka").observe(records[0]["latency_ms"] / 1000.0)
+        return [Out("predictions", r, key=r["interaction_id"]) for r in records]
+
+    def control(event: Event) -> Iterable[Out]:
+        since = started_ms - int(settings.replay_margin_s * 1000)
+        try:
+            action = handlers.control_action(
+                event.topic, event.value, settings.model_name, settings.service_name, since
+            )
+            if action is not None:
+                loader.refresh(force=action == "reload")
+        except handlers.CommandError as exc:
+            raise ContractError(str(exc)) from exc
+        except psycopg.OperationalError as exc:
+            raise RetryableError(f"model registry unavailable: {exc}") from exc
+        except ArtifactError as exc:
+            log.error("model_error: cannot load the live model, still serving the previous one: %s", exc)
+            raise ContractError(f"cannot load the live model: {exc}") from exc
+        return []
+
+    features = StreamProcessor(settings, ["features"], group_id=settings.service_name, handle_batch=score)
+    # Every replica must see every model event and command: a group of its own, read from the start
+    # (old events are skipped by time: what they announced is in the registry read at start).
+    watcher = StreamProcessor(
+        settings, ["model.events", "commands"], group_id=f"{settings.service_name}-control-{uuid.uuid4().hex[:10]}",
+        handle=control,
+    )
+
+    def watch(stop: threading.Event) -> None:
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                loader.refresh()
+                break
+            except (psycopg.Error, ArtifactError) as exc:
+                log.warning("cannot load the live model at start, retrying in %.1f s: %s", delay, exc)
+                stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+        watcher.run(stop)
+
+    def main(stop: threading.Event) -> None:
+        thread = threading.Thread(target=watch, args=(stop,), name="model-watch", daemon=True)
+        thread.start()
+        features.run(stop)
+        thread.join(settings.shutdown_timeout_s)
+
+    ready = {"model": lambda: holder.loaded, "kafka": lambda: features.ready and watcher.ready}
+    app = create_app(settings, ready)
+    add_routes(app, settings, holder, OnlineStore(settings.redis_url, settings.online_store_keys))
+    # Everything allocated so far lives as long as the process: keep it out of the cyclic GC, whose
+    # full passes over ~150k start-up objects pause every request for tens of milliseconds.
+    gc.freeze()
+    return run_service(settings, main, ready_checks=ready, app=app)

@@ -1,0 +1,266 @@
+"""The trainer's work: train, gate and register a candidate; roll back; train the first model.
+
+Each entry point returns the ModelPublished records to send; the registry change they describe is
+already committed. Commands are idempotent by event id: a replayed command returns the records it
+produced the first time instead of acting twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+
+from services.trainer import artifacts, handlers, registry
+from services.trainer.handlers import TrainerCommand
+from services.trainer.model import (
+    DEFAULT_PARAMS,
+    LabelledRow,
+    ModelBundle,
+    build_profile,
+    evaluate,
+    fit_spec,
+    train,
+)
+from services.trainer.settings import TrainerSettings
+
+log = logging.getLogger(__name__)
+
+Connect = Callable[[], psycopg.Connection]
+
+
+class NotEnoughData(RuntimeError):
+    """Too few labelled rows (or a single class) to train and validate a model."""
+
+
+def declared_features() -> tuple[list[str] | None, list[str] | None]:
+    """The feature service's declared columns when that module is installed, else learn them from rows."""
+    try:
+        from services.feature import schema  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None, None
+    numeric = getattr(schema, "NUMERIC_FEATURES", None)
+    categorical = getattr(schema, "CATEGORICAL_FEATURES", None)
+    return (list(numeric) if numeric else None, list(categorical) if categorical else None)
+
+
+class Trainer:
+    """Trains, gates, registers and rolls back one model; safe to call from several threads."""
+
+    def __init__(self, settings: TrainerSettings, connect: Connect) -> None:
+        self.settings = settings
+        self.connect = connect
+        self._lock = threading.Lock()
+        self._bootstrap_attempted_at: int | None = None
+
+    # ---------------------------------------------------------------- commands
+    def handle_command(self, value: dict[str, Any]) -> list[dict[str, Any]]:
+        """Obey a Command event addressed to the trainer (raises CommandError on a bad one)."""
+        cmd = handlers.parse_command(value, self.settings.service_name)
+        if cmd is None:
+            return []
+        with self.connect() as conn:
+            done = registry.command_outputs(conn, cmd.event_id)
+        if done is not None:
+            log.info("command %s %s already obeyed; re-sending its %d events", cmd.command, cmd.event_id, len(done))
+            return done
+        if cmd.command == "rollback":
+            return self.rollback(cmd)
+        try:
+            return self.retrain(cmd)
+        except NotEnoughData as exc:
+            log.warning("retrain command %s not obeyed: %s", cmd.event_id, exc)
+            with self.connect() as conn:
+                registry.record_command(conn, cmd.event_id, cmd.command, [])
+            return []
+
+    # ---------------------------------------------------------------- training
+    def load_rows(self, window_hours: float | None = None, max_rows: int | None = None) -> list[LabelledRow]:
+        with self.connect() as conn:
+            rows = registry.fetch_labelled(conn, max_rows or self.settings.max_rows)
+        hours = window_hours or self.settings.window_hours
+        return handlers.select_window(rows, timedelta(hours=hours), max_rows or self.settings.max_rows)
+
+    def retrain(self, cmd: TrainerCommand | None = None, reason: str = "") -> list[dict[str, Any]]:
+        """Train a candidate on recent rows, gate it against the live model, register and announce it."""
+        with self._lock:
+            rows = self.load_rows(cmd.window_hours if cmd else None, cmd.max_rows if cmd else None)
+            return self._train_and_register(rows, cmd, reason or (cmd.reason if cmd else ""))
+
+    def _train_and_register(
+        self, rows: Sequence[LabelledRow], cmd: TrainerCommand | None, reason: str
+    ) -> list[dict[str, Any]]:
+        s = self.settings
+        if len(rows) < s.min_rows:
+            raise NotEnoughData(f"{len(rows)} labelled rows in the window, {s.min_rows} needed")
+        try:
+            train_rows, holdout = handlers.split_holdout(rows, s.holdout_fraction, s.min_holdout)
+        except ValueError as exc:
+            raise NotEnoughData(str(exc)) from exc
+        numeric, categorical = declared_features()
+        spec = fit_spec(train_rows, numeric, categorical, max_vocab=s.max_vocab)
+        params = {**DEFAULT_PARAMS, "learning_rate": s.learning_rate, "num_leaves": s.num_leaves}
+        try:
+            booster = train(train_rows, spec, params, s.num_boost_round)
+        except ValueError as exc:
+            raise NotEnoughData(str(exc)) from exc
+        candidate = ModelBundle(booster, spec)
+        y_hold = [r.label for r in holdout]
+        cand_metrics = evaluate(y_hold, candidate.predict_rows(holdout))
+        profile = build_profile(train_rows, spec, bins=s.profile_bins)
+        window = {
+            "start": rows[0].ts.isoformat(),
+            "end": rows[-1].ts.isoformat(),
+            "rows": len(rows),
+            "train_rows": len(train_rows),
+            "holdout_rows": len(holdout),
+            "holdout_start": holdout[0].ts.isoformat(),
+        }
+        all_params = {**params, "num_boost_round": s.num_boost_round}
+        with self.connect() as conn, registry.locked(conn, s.model_name):
+            live = registry.live_version(conn, s.model_name)
+            live_metrics = self._live_metrics(live, holdout, y_hold)
+            decision = handlers.gate(
+                cand_metrics, live_metrics, s.gate_auc_tolerance, s.gate_logloss_tolerance, s.min_auc
+            )
+            if cmd is not None and cmd.force and not decision.passed:
+                decision = handlers.GateDecision(True, f"forced by command: {decision.reason}", decision.checks)
+            version = registry.next_version(conn, s.model_name)
+            metrics = {
+                **cand_metrics,
+                "holdout_rows": float(len(holdout)),
+                "train_rows": float(len(train_rows)),
+                **({"live_auc": live_metrics["auc"], "live_logloss": live_metrics["logloss"]} if live_metrics else {}),
+            }
+            status = "live" if decision.passed else "rejected"
+            why = f"{reason}: {decision.reason}" if reason else decision.reason
+            uri = artifacts.save_bundle(
+                s.artifact_dir, s.model_name, version, candidate, {"metrics": metrics, "data_window": window}
+            )
+            registry.insert_version(
+                conn,
+                registry.ModelVersion(
+                    model_name=s.model_name,
+                    version=version,
+                    status=status,
+                    artifact_uri=uri,
+                    metrics=metrics,
+                    params=all_params,
+                    data_window=window,
+                    parent_version=live.version if live else None,
+                    reason=why,
+                    profile=profile,
+                ),
+            )
+            if decision.passed:
+                registry.set_live(conn, s.model_name, version, why)
+            event = handlers.model_event(
+                source=s.service_name,
+                model_name=s.model_name,
+                version=version,
+                status=status,
+                artifact_uri=uri,
+                metrics=metrics,
+                params=all_params,
+                reason=why,
+                previous_version=live.version if live else None,
+                profile=profile,
+                parent_event_id=cmd.event_id if cmd else None,
+            )
+            if cmd is not None:
+                registry.record_command(conn, cmd.event_id, cmd.command, [event])
+        log.info(
+            "model %s v%d %s: %s", s.model_name, version, status, why,
+            extra={"model_version": version, "status": status, "auc": cand_metrics["auc"]},
+        )
+        return [event]
+
+    def _live_metrics(
+        self, live: registry.ModelVersion | None, holdout: Sequence[LabelledRow], y_hold: list[bool]
+    ) -> dict[str, float] | None:
+        if live is None:
+            return None
+        try:
+            bundle = artifacts.load_bundle(live.artifact_uri)
+        except artifacts.ArtifactError as exc:
+            # A live model that cannot be read cannot serve either: the candidate replaces it.
+            log.error("live model v%d unreadable, gating against nothing: %s", live.version, exc)
+            return None
+        return evaluate(y_hold, bundle.predict_rows(holdout))
+
+    # ---------------------------------------------------------------- rollback
+    def rollback(self, cmd: TrainerCommand) -> list[dict[str, Any]]:
+        """Make the previous live version live again and mark the current one rolled back."""
+        s = self.settings
+        with self._lock, self.connect() as conn, registry.locked(conn, s.model_name):
+            live = registry.live_version(conn, s.model_name)
+            target = (
+                handlers.rollback_target(registry.live_history(conn, s.model_name), live.version) if live else None
+            )
+            restored = registry.get_version(conn, s.model_name, target) if target is not None else None
+            if live is None or restored is None:
+                log.warning(
+                    "rollback command %s not obeyed: %s", cmd.event_id,
+                    "no live model" if live is None else f"no earlier live version than v{live.version}",
+                )
+                registry.record_command(conn, cmd.event_id, cmd.command, [])
+                return []
+            reason = f"rollback: {cmd.reason}" if cmd.reason else "rollback"
+            registry.set_status(conn, s.model_name, live.version, "rolled_back")
+            registry.set_live(conn, s.model_name, restored.version, reason)
+            common = {"source": s.service_name, "model_name": s.model_name, "parent_event_id": cmd.event_id}
+            events = [
+                handlers.model_event(
+                    **common,
+                    version=live.version,
+                    status="rolled_back",
+                    artifact_uri=live.artifact_uri,
+                    metrics=live.float_metrics(),
+                    params=live.params,
+                    reason=f"{reason}; v{restored.version} restored",
+                    previous_version=live.parent_version,
+                    profile=live.profile,
+                ),
+                handlers.model_event(
+                    **common,
+                    version=restored.version,
+                    status="live",
+                    artifact_uri=restored.artifact_uri,
+                    metrics=restored.float_metrics(),
+                    params=restored.params,
+                    reason=reason,
+                    previous_version=live.version,
+                    profile=restored.profile,
+                ),
+            ]
+            registry.record_command(conn, cmd.event_id, cmd.command, events)
+        # INFO, not WARNING: a rollback is a remedy, and WARN+ records feed the log-classifier's incidents.
+        log.info("model %s rolled back from v%d to v%d: %s", s.model_name, live.version, restored.version, reason)
+        return events
+
+    # ---------------------------------------------------------------- first model
+    def bootstrap_if_needed(self) -> list[dict[str, Any]]:
+        """Train the first model once enough labelled rows exist and no version is live.
+
+        After a failed or rejected attempt it waits until ``min_rows`` more rows arrived, so an
+        empty or unlearnable stream does not retrain on every check.
+        """
+        s = self.settings
+        with self.connect() as conn:
+            if registry.live_version(conn, s.model_name) is not None:
+                return []
+            needed = s.min_rows + (self._bootstrap_attempted_at or 0)
+            available = registry.count_labelled(conn, needed)
+        if available < needed:
+            return []
+        self._bootstrap_attempted_at = available
+        log.info("no live model and at least %d labelled rows: training the first model", available)
+        try:
+            return self.retrain(reason="first model")
+        except NotEnoughData as exc:
+            log.warning("first model not trained yet: %s", exc)
+            return []
