@@ -1,0 +1,1 @@
+"""Drift detector evaluation: synthetic streams with known change points."""

@@ -1,0 +1,171 @@
+"""Detector thresholds: defaults per detector family, overridden per feature in thresholds.yaml.
+
+Why a file: the right sensitivity depends on the feature (a heavy-tailed salary needs a higher
+threshold than a bounded match score), and operators tune it without a code change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+DEFAULT_PATH = Path(__file__).with_name("thresholds.yaml")
+
+
+@dataclass(frozen=True)
+class NumericThresholds:
+    """Mean/variance drift on one numeric feature (ADWIN + PageHinkley on standardised values)."""
+
+    warmup: int = 1000
+    adwin_delta: float = 1e-5
+    ph_delta: float = 0.5
+    ph_threshold: float = 14.0
+    ph_min_instances: int = 200
+    variance_ph_delta: float = 0.5
+    variance_ph_threshold: float = 18.0
+    clip_z: float = 8.0
+    confirm_window: int = 100
+    confirm_patience: int = 300
+    min_effect_std: float = 0.3
+    min_std_ratio: float = 1.3
+
+
+@dataclass(frozen=True)
+class CategoricalThresholds:
+    """Windowed Jensen-Shannon distance of category frequencies against a reference window."""
+
+    warmup: int = 1000
+    window: int = 500
+    check_every: int = 100
+    js_threshold: float = 0.05
+    persistence: int = 3
+    max_categories: int = 200
+
+
+@dataclass(frozen=True)
+class ErrorThresholds:
+    """Concept drift on the prediction error stream (DDM + ADWIN, confirmed by a rate test)."""
+
+    warmup: int = 1000
+    ddm_warm_start: int = 500
+    ddm_warning: float = 2.0
+    ddm_drift: float = 3.0
+    adwin_delta: float = 0.02
+    confirm_window: int = 100
+    confirm_patience: int = 600
+    confirm_z: float = 3.0
+    min_increase: float = 0.02
+    decision_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class SkewThresholds:
+    """Training-serving skew: live window against the reference profile of the live model."""
+
+    window: int = 1000
+    min_events: int = 500
+    check_every: int = 250
+    psi_threshold: float = 0.25
+    js_threshold: float = 0.1
+    clear_ratio: float = 0.5
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    """Bursts of nulls, NaN or out-of-range values in a window."""
+
+    window: int = 200
+    min_events: int = 100
+    max_bad_rate: float = 0.2
+    null_rate_margin: float = 0.1
+    clear_ratio: float = 0.5
+    valid_min: float | None = None
+    valid_max: float | None = None
+
+
+@dataclass(frozen=True)
+class IncidentThresholds:
+    """One incident per change: a fingerprint stays quiet for the cooldown after it fired."""
+
+    cooldown_ms: int = 600_000
+    cooldown_events: int = 2000
+    max_features: int = 200
+
+
+@dataclass(frozen=True)
+class FeatureThresholds:
+    numeric: NumericThresholds = field(default_factory=NumericThresholds)
+    categorical: CategoricalThresholds = field(default_factory=CategoricalThresholds)
+    skew: SkewThresholds = field(default_factory=SkewThresholds)
+    quality: QualityThresholds = field(default_factory=QualityThresholds)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    defaults: FeatureThresholds = field(default_factory=FeatureThresholds)
+    features: dict[str, FeatureThresholds] = field(default_factory=dict)
+    error: ErrorThresholds = field(default_factory=ErrorThresholds)
+    incident: IncidentThresholds = field(default_factory=IncidentThresholds)
+
+    def for_feature(self, name: str) -> FeatureThresholds:
+        return self.features.get(name, self.defaults)
+
+
+T = TypeVar("T")
+
+
+def _apply(base: T, overrides: Any, where: str) -> T:
+    if overrides is None:
+        return base
+    if not isinstance(overrides, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(overrides).__name__}")
+    known = {f.name for f in fields(base)}  # type: ignore[arg-type]
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
+    return replace(base, **overrides)  # type: ignore[type-var]
+
+
+def _feature(base: FeatureThresholds, raw: Any, where: str) -> FeatureThresholds:
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: expected a mapping")
+    unknown = sorted(set(raw) - {"numeric", "categorical", "skew", "quality"})
+    if unknown:
+        raise ValueError(f"{where}: unknown sections {unknown}")
+    return FeatureThresholds(
+        numeric=_apply(base.numeric, raw.get("numeric"), f"{where}.numeric"),
+        categorical=_apply(base.categorical, raw.get("categorical"), f"{where}.categorical"),
+        skew=_apply(base.skew, raw.get("skew"), f"{where}.skew"),
+        quality=_apply(base.quality, raw.get("quality"), f"{where}.quality"),
+    )
+
+
+def parse_thresholds(raw: dict[str, Any] | None) -> Thresholds:
+    """Build thresholds from the YAML mapping; unknown keys are an error, not silently ignored."""
+    raw = raw or {}
+    unknown = sorted(set(raw) - {"defaults", "features", "error", "incident"})
+    if unknown:
+        raise ValueError(f"thresholds: unknown sections {unknown}")
+    defaults = _feature(FeatureThresholds(), raw.get("defaults"), "defaults")
+    features = {
+        str(name): _feature(defaults, spec, f"features.{name}")
+        for name, spec in (raw.get("features") or {}).items()
+    }
+    return Thresholds(
+        defaults=defaults,
+        features=features,
+        error=_apply(ErrorThresholds(), raw.get("error"), "error"),
+        incident=_apply(IncidentThresholds(), raw.get("incident"), "incident"),
+    )
+
+
+def load_thresholds(path: Path | str = DEFAULT_PATH) -> Thresholds:
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"cannot read thresholds {path}: {exc}") from exc
+    return parse_thresholds(raw)

@@ -1,0 +1,129 @@
+"""Each detector alone: fires on a real change, stays quiet on stable data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from services.drift.config import (
+    CategoricalThresholds,
+    ErrorThresholds,
+    NumericThresholds,
+    QualityThresholds,
+    SkewThresholds,
+    load_thresholds,
+    parse_thresholds,
+)
+from services.drift.detectors import REGISTRY, create
+from services.drift.detectors.distance import js_divergence, psi
+from services.drift.detectors.skew import ProfileError, SkewDetector
+from tests.unit.drift.drift_fixtures import numeric_profile
+
+
+def run(det, values):
+    return [(i, s) for i, v in enumerate(values) if (s := det.update(v)) is not None]
+
+
+@pytest.mark.parametrize("shift", [1.0, 2.0])
+def test_numeric_mean_shift_fires_once_and_names_the_feature(shift: float) -> None:
+    rng = np.random.default_rng(1)
+    x = np.concatenate([50 + 5 * rng.standard_normal(4000), 50 + 5 * shift + 5 * rng.standard_normal(3000)])
+    hits = run(create("numeric", "salary_k", NumericThresholds()), x.tolist())
+    assert len(hits) == 1
+    i, signal = hits[0]
+    assert 4000 <= i < 4300
+    assert signal.kind == "data_drift" and signal.feature == "salary_k"
+    assert float(signal.evidence["before_mean"]) == pytest.approx(50, abs=1)
+    # "after" is estimated from the few events since the change: right direction and size, not exact
+    assert 0.5 * shift <= float(signal.evidence["shift_std"]) <= 2 * shift
+    assert "salary_k" in signal.summary and "mean moved" in signal.summary
+
+
+def test_numeric_variance_shift_fires() -> None:
+    rng = np.random.default_rng(2)
+    x = np.concatenate([rng.standard_normal(3000), 3 * rng.standard_normal(2000)])
+    hits = run(create("numeric", "dwell_s", NumericThresholds()), x.tolist())
+    assert len(hits) == 1 and hits[0][0] >= 3000
+    assert float(hits[0][1].evidence["std_ratio"]) > 1.5
+
+
+def test_numeric_stable_stream_is_quiet() -> None:
+    rng = np.random.default_rng(3)
+    assert run(create("numeric", "x", NumericThresholds()), (7 + rng.standard_normal(60_000)).tolist()) == []
+
+
+def test_numeric_constant_feature_then_change() -> None:
+    hits = run(create("numeric", "c", NumericThresholds()), [3.0] * 2000 + [4.0] * 500)
+    assert len(hits) == 1 and hits[0][0] >= 2000
+
+
+def test_categorical_mix_change_fires_and_stable_is_quiet() -> None:
+    rng = np.random.default_rng(4)
+    before = rng.choice(["eu", "us", "apac"], size=4000, p=[0.5, 0.3, 0.2]).tolist()
+    after = rng.choice(["eu", "us", "apac", "latam"], size=3000, p=[0.2, 0.3, 0.2, 0.3]).tolist()
+    det = create("categorical", "region", CategoricalThresholds())
+    hits = run(det, before + after)
+    assert len(hits) == 1 and hits[0][0] >= 4000
+    assert "latam" in hits[0][1].summary
+    stable = rng.choice(["eu", "us", "apac"], size=30_000, p=[0.5, 0.3, 0.2]).tolist()
+    assert run(create("categorical", "region", CategoricalThresholds()), stable) == []
+
+
+def test_error_rate_increase_fires_stable_is_quiet() -> None:
+    rng = np.random.default_rng(5)
+    errors = (rng.random(6000) < np.where(np.arange(6000) < 3000, 0.1, 0.3)).tolist()
+    hits = run(create("error_rate", "job_apply", ErrorThresholds()), errors)
+    assert len(hits) == 1 and 3000 <= hits[0][0] < 3600
+    assert hits[0][1].kind == "concept_drift"
+    assert float(hits[0][1].evidence["after_error_rate"]) > 0.2
+    assert run(create("error_rate", "m", ErrorThresholds()), (rng.random(40_000) < 0.1).tolist()) == []
+
+
+def test_skew_from_unit_change_against_profile() -> None:
+    rng = np.random.default_rng(6)
+    train = 60 + 15 * rng.standard_normal(5000)
+    profile = numeric_profile("salary_k", train)
+    same = SkewDetector("salary_k", profile, SkewThresholds())
+    assert run(same, (60 + 15 * rng.standard_normal(5000)).tolist()) == []
+    det = SkewDetector("salary_k", profile, SkewThresholds())
+    hits = run(det, (1000 * (60 + 15 * rng.standard_normal(3000))).tolist())
+    assert len(hits) == 1  # hysteresis: the skew persists, but it is one signal
+    s = hits[0][1]
+    assert s.kind == "skew" and float(s.evidence["psi"]) > 1
+    assert "x1e+03" in s.summary or "x1000" in s.summary or "unit" in s.summary
+
+
+def test_skew_accepts_outer_edges_and_rejects_bad_profiles() -> None:
+    ok = {"feature": "f", "kind": "numeric", "edges": [0, 1, 2, 3], "fractions": [0.3, 0.4, 0.3]}
+    assert SkewDetector("f", ok, SkewThresholds()).edges == [1.0, 2.0]
+    with pytest.raises(ProfileError):
+        SkewDetector("f", {"kind": "numeric", "edges": [1.0], "fractions": [0.2, 0.3, 0.5]}, SkewThresholds())
+    with pytest.raises(ProfileError):
+        SkewDetector("f", {"kind": "numeric", "edges": [], "fractions": []}, SkewThresholds())
+
+
+def test_quality_null_burst_fires_once_and_rearms() -> None:
+    q = create("quality", "dwell_s", QualityThresholds(), 0.01)
+    reasons = [""] * 500 + ["null"] * 150 + [""] * 600 + ["nan"] * 150
+    hits = run(q, reasons)
+    assert len(hits) == 2  # two separate bursts, not one signal per bad value
+    assert hits[0][1].kind == "data_quality" and "null" in hits[0][1].summary
+    assert q.classify(None) == "null" and q.classify(float("nan")) == "nan" and q.classify(1.0) == ""
+
+
+def test_distances() -> None:
+    assert psi([0.5, 0.5], [0.5, 0.5]) == pytest.approx(0)
+    assert psi([0.5, 0.5], [0.9, 0.1]) > 0.5
+    assert js_divergence([1, 0], [0, 1]) == pytest.approx(1)
+    assert js_divergence([1, 2, 3], [1, 2, 3]) == pytest.approx(0)
+
+
+def test_thresholds_file_loads_and_rejects_unknown_keys() -> None:
+    th = load_thresholds()
+    assert th.for_feature("skill_match").quality.valid_max == 1.0
+    assert th.for_feature("unknown_feature").numeric.warmup == th.defaults.numeric.warmup
+    with pytest.raises(ValueError, match="unknown keys"):
+        parse_thresholds({"defaults": {"numeric": {"adwin_dleta": 0.1}}})
+    assert set(REGISTRY) >= {"numeric", "categorical", "error_rate", "skew", "quality"}
+    with pytest.raises(ValueError):
+        create("kswin")
