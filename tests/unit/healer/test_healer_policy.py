@@ -18,7 +18,7 @@ def ladder_actions(type_: str, root_cause: str | None = None, service: str = "in
 
 
 def test_policy_is_versioned_and_covers_every_incident_type_and_root_cause() -> None:
-    assert POLICY.version == "3"
+    assert POLICY.version == "4"
     for type_ in INCIDENT_TYPES:
         assert POLICY.rule_for(type_, None, "inference") is not None
     for cause in ROOT_CAUSES:
@@ -35,6 +35,11 @@ def test_infra_faults_restart_and_never_retrain(type_: str) -> None:
 @pytest.mark.parametrize("cause", sorted(ROOT_CAUSES - {"model_error", "data_quality"}))
 def test_log_errors_of_infrastructure_causes_are_never_answered_by_retraining(cause: str) -> None:
     assert "retrain" not in ladder_actions("log_error", cause)
+
+
+def test_skew_quarantines_instead_of_retraining_on_wrong_units() -> None:
+    actions = ladder_actions("skew")
+    assert actions[0] == "pause_ingest" and "retrain" not in actions and actions[-1] == "alert"
 
 
 def test_concept_drift_gets_a_gated_retrain_and_a_bad_model_a_rollback() -> None:
