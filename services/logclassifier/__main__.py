@@ -1,0 +1,7 @@
+"""python -m services.logclassifier [serve | classify FILE | evaluate]"""
+
+import sys
+
+from services.logclassifier.cli import main
+
+sys.exit(main())

@@ -1,0 +1,48 @@
+"""Wiring: a StreamProcessor on `logs` whose batch handler classifies and emits `incidents`."""
+
+from __future__ import annotations
+
+import threading
+
+from services.common.bus import StreamProcessor
+from services.common.runner import run_service
+from services.logclassifier.aggregator import BurstAggregator
+from services.logclassifier.build import build_classifier
+from services.logclassifier.handlers import LogClassifier, LogRecordHandler
+from services.logclassifier.settings import LogClassifierSettings
+
+
+def make_processor(
+    settings: LogClassifierSettings, classifier: LogClassifier | None = None
+) -> tuple[StreamProcessor, LogRecordHandler]:
+    classifier = classifier or build_classifier(settings)
+    aggregator = BurstAggregator(
+        settings.burst_window_s, settings.burst_min_count, settings.cooldown_s,
+        settings.incident_on_unknown, source=settings.service_name,
+    )
+    handler = LogRecordHandler(
+        classifier, aggregator, settings.service_name, settings.known_services, settings.min_level
+    )
+    processor = StreamProcessor(
+        settings, inputs=["logs"], group_id=settings.service_name, handle_batch=handler.handle_batch
+    )
+    return processor, handler
+
+
+def main(settings: LogClassifierSettings | None = None) -> int:
+    settings = settings or LogClassifierSettings()
+    state: dict[str, object] = {}
+
+    def run(stop: threading.Event) -> None:
+        processor, handler = make_processor(settings)
+        state["processor"] = processor
+        try:
+            processor.run(stop)
+        finally:
+            handler.lines.templates.save("shutdown")
+
+    def consuming() -> bool:
+        p = state.get("processor")
+        return isinstance(p, StreamProcessor) and p.ready
+
+    return run_service(settings, run, ready_checks={"model_loaded_and_consuming": consuming})

@@ -1,0 +1,66 @@
+"""Bursts become one explained incident; benign lines, small counts and the cooldown give none."""
+
+from __future__ import annotations
+
+from services.logclassifier.aggregator import BurstAggregator, Classified
+
+REFUSED = "redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection refused."
+
+
+def rec(i: int, root_cause: str = "dependency_unavailable", text: str = REFUSED, service: str = "inference",
+        ts0: int = 1_700_000_000_000) -> Classified:
+    return Classified(f"e{i}", ts0 + i * 1000, service, root_cause, 0.97, "Error <NUM> connecting to <IP>.", text)
+
+
+def test_burst_gives_one_incident_with_explanation() -> None:
+    agg = BurstAggregator(window_s=60, min_count=5, cooldown_s=300)
+    out = [agg.add(rec(i)) for i in range(40)]
+    incidents = [o for o in out if o is not None]
+    assert len(incidents) == 1
+    inc = incidents[0]
+    assert inc["fingerprint"] == "log:inference:dependency_unavailable"
+    assert inc["type"] == "log_error"
+    assert inc["root_cause"] == "dependency_unavailable"
+    assert inc["target"] == "redis"
+    assert inc["count"] == 5
+    assert inc["first_seen"] < inc["last_seen"]
+    text = inc["explanation"]
+    assert "inference failed 5 times in 4 s with 'Connection refused' to redis at 127.0.0.1:6379" in text
+    assert "Redis looks unavailable (dependency_unavailable)" in text
+    assert "restart inference once Redis answers" in text
+    assert inc["evidence"]["template_1"].startswith("5x ")
+
+
+def test_after_cooldown_a_second_incident_carries_the_suppressed_count() -> None:
+    agg = BurstAggregator(window_s=60, min_count=3, cooldown_s=10)
+    incidents = [o for i in range(30) if (o := agg.add(rec(i))) is not None]
+    assert len(incidents) == 3  # at 2 s, 12 s, 22 s
+    assert incidents[1]["evidence"]["during_cooldown"] == "7"
+
+
+def test_benign_and_sparse_errors_give_none() -> None:
+    agg = BurstAggregator(window_s=10, min_count=5, cooldown_s=0)
+    assert all(agg.add(rec(i, "benign", "Application startup complete.")) is None for i in range(100))
+    # one error every 5 s never reaches 5 in a 10 s window
+    assert all(agg.add(rec(i * 5, "timeout", "TimeoutError: timed out")) is None for i in range(50))
+
+
+def test_model_error_incident_type_and_unknown_switch() -> None:
+    agg = BurstAggregator(window_s=60, min_count=2, cooldown_s=300, incident_on_unknown=False)
+    line = "lightgbm.basic.LightGBMError: Unknown model format or submodel type in model file /m/model.txt"
+    out = [agg.add(rec(i, "model_error", line)) for i in range(3)]
+    inc = next(o for o in out if o is not None)
+    assert inc["type"] == "model_error"
+    assert inc["fingerprint"] == "log:inference:model_error"
+    assert "roll back" in inc["explanation"]
+    assert all(agg.add(rec(i, "unknown", "something odd")) is None for i in range(10))
+
+
+def test_replay_gives_the_same_incident_ids() -> None:
+    a = [o for i in range(5) if (o := BurstAggregator(min_count=5).add(rec(i))) is not None]
+    agg1, agg2 = BurstAggregator(min_count=5), BurstAggregator(min_count=5)
+    first = [o for i in range(5) if (o := agg1.add(rec(i))) is not None]
+    second = [o for i in range(5) if (o := agg2.add(rec(i))) is not None]
+    assert a == []
+    assert first[0]["event_id"] == second[0]["event_id"]
+    assert first[0]["incident_id"] == second[0]["incident_id"]
