@@ -3,6 +3,7 @@
     loadgen run --rate 500 --duration 60 --seed 7 --fault covariate_shift --fault-at 30
     loadgen sample --count 5            # print events as JSON lines, no Kafka needed
     loadgen scenarios                   # list the faults
+    loadgen demo                        # the closed-loop demo (starts every service)
 """
 
 from __future__ import annotations
@@ -139,6 +140,9 @@ def parser() -> argparse.ArgumentParser:
     sample.add_argument("--count", type=int, default=10)
     sample.set_defaults(func=cmd_sample)
     sub.add_parser("scenarios", help="list the faults").set_defaults(func=cmd_scenarios)
+    from loadgen.demo import add_parser as add_demo
+
+    add_demo(sub)
     return ap
 
 
