@@ -49,7 +49,7 @@ class Stack:
     in_docker: Iterable[str] = ()
     port_offset: int = 0
     redis_db: int = 1
-    redis_url: str | None = None  # another Redis server (e.g. one a test stops); default: the local one, db redis_db
+    redis_server: str | None = None  # another Redis URL (e.g. a server a test stops); default: local, db redis_db
     env: dict[str, str] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: time.strftime("%m%d%H%M%S") + uuid.uuid4().hex[:4])
 
@@ -61,7 +61,7 @@ class Stack:
         self.project = f"aig-{self.name}-{self.run_id}".lower()
         self.base_dsn = base.postgres_dsn
         self.dsn = f"{base.postgres_dsn}?options=-csearch_path%3D{self.schema}"
-        self.redis_url = self.redis_url or base.redis_url.rsplit("/", 1)[0] + f"/{self.redis_db}"
+        self.redis_url: str = self.redis_server or base.redis_url.rsplit("/", 1)[0] + f"/{self.redis_db}"
         self.kafka_bootstrap = base.kafka_bootstrap
         self.settings = CommonSettings(topic_prefix=self.prefix, log_to_kafka=False)
         self.docker_services = set(self.in_docker)
