@@ -13,6 +13,7 @@ scenario was detected and resolved.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 import time
@@ -238,9 +239,16 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)  # stop the stack on SIGTERM too, not only on Ctrl-C
     demo = Demo(args)
     try:
         return demo.run()
+    except KeyboardInterrupt:
+        print("demo: interrupted, stopping the stack", file=sys.stderr)
+        return 130
     except StackError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1

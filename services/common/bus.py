@@ -37,6 +37,11 @@ class RetryableError(Exception):
     """Raised by a handler when a dependency is down; the event is retried with backoff, not dropped."""
 
 
+class NotReadyError(RetryableError):
+    """Raised by a handler that cannot work yet by design (e.g. no model trained so far): retried like a
+    RetryableError, but logged at INFO, since nothing is broken."""
+
+
 class DeliveryError(RuntimeError):
     """Kafka did not acknowledge produced events."""
 
@@ -417,7 +422,8 @@ class StreamProcessor:
                 return call()
             except RetryableError as exc:
                 metrics.RETRIES.labels(self._service, topic).inc()
-                log.warning("retryable failure on %s, retrying in %.1f s: %s", topic, backoff, exc)
+                level = logging.INFO if isinstance(exc, NotReadyError) else logging.WARNING
+                log.log(level, "retryable failure on %s, retrying in %.1f s: %s", topic, backoff, exc)
                 if stop.wait(backoff):
                     raise _Stopping() from exc
                 backoff = min(backoff * 2, self._max_backoff)

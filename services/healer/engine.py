@@ -35,7 +35,7 @@ from services.healer.learning import RedisStats, thompson_order
 from services.healer.policy import Policy
 from services.healer.safety import SafetyStore, backoff_delay
 from services.healer.settings import HealerSettings
-from services.healer.verify import Verifier
+from services.healer.verify import Verifier, VerifyResult
 
 log = logging.getLogger(__name__)
 
@@ -253,9 +253,16 @@ class Healer:
             action_id = derived_id(f"action:{attempt}:{step.action}:{step.target}", inc.incident_id)
             if (step.target, step.action) not in cooled:
                 if not self.safety.take_cooldown(step.target, step.action, s.cooldown_s):
-                    left = self.safety.cooldown_left_ms(step.target, step.action) / 1000
+                    left_ms = self.safety.cooldown_left_ms(step.target, step.action)
                     self._audit(inc, action_id, step.action, step.target, "refused", attempt=attempt,
-                                reason=f"cooldown: {step.action} on {step.target} ran recently ({left:.0f} s left)")
+                                reason=f"cooldown: {step.action} on {step.target} ran recently "
+                                       f"({left_ms / 1000:.0f} s left); verifying that run instead")
+                    # The same action on the same target just ran (often for a sibling incident, e.g. a
+                    # retrain for drift on another feature): if its effect fixes this one too, we are done.
+                    ran_ms = now_ms() - int(s.cooldown_s * 1000 - left_ms)
+                    vr = self.verifier.verify(inc, step, ran_ms)
+                    if vr.ok:
+                        return self._resolved(inc, decision, step, action_id, attempt, ttd, vr, {})
                     continue
                 cooled.add((step.target, step.action))
             if not self.safety.take_budget(now_ms(), s.budget_window_s, s.budget_max_actions):
@@ -277,23 +284,27 @@ class Healer:
             vr = self.verifier.verify(inc, step, started)
             self._outcome(inc, step, action_id, vr.ok, vr.detail, started, vr.verified_ms)
             if vr.ok:
-                ttr = vr.verified_ms - inc.first_seen
-                self._audit(inc, action_id, step.action, step.target, "succeeded", attempt=attempt,
-                            reason=vr.detail, detail=result.detail, time_to_detect_ms=ttd, time_to_recover_ms=ttr)
-                self._audit(inc, derived_id("resolved", inc.incident_id), step.action, step.target, "resolved",
-                            attempt=attempt, reason=f"fixed by {step.action}; {vr.detail}",
-                            time_to_detect_ms=ttd, time_to_recover_ms=ttr)
-                RECOVERY.labels(inc.type).observe(ttr / 1000)
-                self.auditor.close(inc.incident_id, "resolved", vr.verified_ms, ttd, ttr)
-                if decision.notify:
-                    subject, text = incident_alert(inc, "resolved", f"Fixed by {step.action} on {step.target} "
-                                                   f"in {ttr / 1000:.1f} s. {vr.detail}")
-                    self.alerter.send(subject, text)
-                return "resolved"
+                return self._resolved(inc, decision, step, action_id, attempt, ttd, vr, result.detail)
             self._audit(inc, action_id, step.action, step.target, "failed", attempt=attempt, reason=vr.detail,
                         detail=result.detail)
             self._backoff(attempt)
         return self._escalate(inc, decision, f"{attempt} attempt(s) did not fix it", received_ms)
+
+    def _resolved(self, inc: IncidentView, decision: Decision, step: PlannedStep, action_id: str, attempt: int,
+                  ttd: int, vr: VerifyResult, detail: dict[str, str]) -> str:
+        ttr = vr.verified_ms - inc.first_seen
+        self._audit(inc, action_id, step.action, step.target, "succeeded", attempt=attempt,
+                    reason=vr.detail, detail=detail, time_to_detect_ms=ttd, time_to_recover_ms=ttr)
+        self._audit(inc, derived_id("resolved", inc.incident_id), step.action, step.target, "resolved",
+                    attempt=attempt, reason=f"fixed by {step.action}; {vr.detail}",
+                    time_to_detect_ms=ttd, time_to_recover_ms=ttr)
+        RECOVERY.labels(inc.type).observe(ttr / 1000)
+        self.auditor.close(inc.incident_id, "resolved", vr.verified_ms, ttd, ttr)
+        if decision.notify:
+            subject, text = incident_alert(inc, "resolved", f"Fixed by {step.action} on {step.target} "
+                                           f"in {ttr / 1000:.1f} s. {vr.detail}")
+            self.alerter.send(subject, text)
+        return "resolved"
 
     def _execute(self, inc: IncidentView, step: PlannedStep, action_id: str, attempt: int) -> ActionResult | None:
         ctx = ActionContext(
