@@ -8,11 +8,12 @@ INFRA := infra/local/infra.sh
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: help install infra-up infra-down infra-status topics lint test test-unit demo bench bench-all soak \
+.PHONY: help install infra-up infra-down infra-status topics lint test test-unit demo bench bench-bus bench-inference \
+        bench-drift bench-logclassifier bench-healer bench-pipeline soak \
         image compose-up compose-down clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	$(INFRA) install
@@ -50,12 +51,33 @@ test-unit: $(STAMP) ## Run the fast unit tests only (no infrastructure)
 
 demo: $(STAMP) ## The closed-loop demo: infrastructure, every service, traffic, faults, detection and healing
 	$(INFRA) up
-	bash infra/local/demo.sh
+	$(PY) -m loadgen demo
 
-bench: $(STAMP) ## Codec and bus benchmarks (needs Kafka: make infra-up)
+bench: bench-bus bench-inference bench-drift bench-logclassifier bench-healer ## Every benchmark except the pipeline's maximum rate (about 10 minutes)
+
+bench-bus: $(STAMP) ## Codec records/s and bus pass-through vs bare confluent-kafka (ratio)
 	$(INFRA) up kafka
 	$(PY) -m bench.common.codec_throughput
 	$(PY) -m bench.common.bus_throughput
+
+bench-inference: $(STAMP) ## /predict p50/p99 at 500 requests/s and batch rows/s
+	$(PY) -m bench.inference.predict_latency
+
+bench-drift: $(STAMP) ## Drift detectors on streams with known change points, side by side with river's defaults
+	$(PY) -m bench.drift.evaluate --quick
+	$(PY) -m bench.drift.throughput
+
+bench-logclassifier: $(STAMP) ## Log lines/s classified, warm template cache and all-new templates; macro-F1
+	$(PY) -m bench.logclassifier.throughput
+	$(PY) -m services.logclassifier evaluate
+
+bench-healer: $(STAMP) ## Healer decisions/s and an incident storm
+	$(INFRA) up kafka postgres redis
+	$(PY) -m bench.healer.healer_bench
+
+bench-pipeline: $(STAMP) ## The pipeline's maximum sustained rate with p99 end-to-end latency under 1 s (long)
+	$(INFRA) up
+	$(PY) -m bench.pipeline.max_rate
 
 soak: $(STAMP) ## Long-running tests (marked slow)
 	$(INFRA) up
