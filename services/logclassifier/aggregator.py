@@ -48,9 +48,11 @@ class BurstAggregator:
     def __init__(
         self, window_s: float = 60.0, min_count: int = 5, cooldown_s: float = 300.0,
         incident_on_unknown: bool = True, source: str = "logclassifier",
+        min_count_by_cause: dict[str, int] | None = None,
     ) -> None:
         self.window_ms = int(window_s * 1000)
         self.min_count = min_count
+        self.min_count_by_cause = dict(min_count_by_cause or {})
         self.cooldown_ms = int(cooldown_s * 1000)
         self.incident_on_unknown = incident_on_unknown
         self.source = source
@@ -66,7 +68,7 @@ class BurstAggregator:
             burst.times.popleft()
         burst.templates[rec.template] += 1
         burst.examples.setdefault(rec.template, rec.text)
-        if len(burst.times) < self.min_count:
+        if len(burst.times) < self.min_count_by_cause.get(rec.root_cause, self.min_count):
             return None
         if burst.last_incident_ms is not None and rec.ts_ms - burst.last_incident_ms < self.cooldown_ms:
             burst.suppressed += 1

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 # Text cues first, then well-known ports: the message usually names the dependency.
 _DEPENDENCY_WORDS: list[tuple[str, re.Pattern[str]]] = [
-    ("redis", re.compile(r"redis", re.I)),
+    # redis-py's own wording ("Error 111 connecting to host:port.") names no product but is unmistakable.
+    ("redis", re.compile(r"redis|\bError -?\d+ connecting to \S+:\d+\.", re.I)),
     ("postgres", re.compile(r"postgres|psycopg|pg_hba|\bpg\b|libpq", re.I)),
     ("kafka", re.compile(r"kafka|rdkafka|broker", re.I)),
     ("docker", re.compile(r"docker", re.I)),
@@ -129,5 +130,7 @@ def explain(
         cause = f"{_DISPLAY.get(dep, dep)} answers too slowly"
     action = suggestion(root_cause, service, dep)
     explanation = f"{what} {cause[0].upper()}{cause[1:]} ({root_cause}). Suggested: {action}"
-    summary = f"{service}: {count} {root_cause.replace('_', ' ')} errors in {span} s" + (f" ({dep})" if dep else "")
+    label = root_cause.replace("_", " ")
+    noun = label if label.endswith("error") else f"{label} error"  # "model error", not "model error error"
+    summary = f"{service}: {count} {noun}{'' if count == 1 else 's'} in {span} s" + (f" ({dep})" if dep else "")
     return summary, explanation, dep

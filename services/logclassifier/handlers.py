@@ -84,13 +84,14 @@ class LogRecordHandler:
 
     def __init__(
         self, classifier: LogClassifier, aggregator: BurstAggregator, own_service: str,
-        known_services: Sequence[str], min_level: str = "WARNING",
+        known_services: Sequence[str], min_level: str = "WARNING", echo_loggers: Sequence[str] = (),
     ) -> None:
         self.lines = classifier
         self.aggregator = aggregator
         self.own_service = own_service
         self.known = set(known_services)
         self.min_level = LEVELS.get(min_level.upper(), 30)
+        self.echo_loggers = set(echo_loggers)
         self.incidents = 0
 
     def handle_batch(self, events: list[Event]) -> list[Out]:
@@ -108,7 +109,7 @@ class LogRecordHandler:
             elif service not in self.known:
                 metrics.BAD_INPUT.labels("unknown_service").inc()
             level = LEVELS.get(str(v.get("level") or "").upper(), 40)
-            if level < self.min_level:
+            if level < self.min_level or v.get("logger") in self.echo_loggers:
                 metrics.RECORDS.labels("benign").inc()
                 continue
             todo.append((e, service, _ts_ms(v.get("ts"), e.timestamp_ms)))

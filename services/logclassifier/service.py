@@ -19,12 +19,15 @@ def make_processor(
     aggregator = BurstAggregator(
         settings.burst_window_s, settings.burst_min_count, settings.cooldown_s,
         settings.incident_on_unknown, source=settings.service_name,
+        min_count_by_cause=settings.burst_min_count_by_cause,
     )
     handler = LogRecordHandler(
-        classifier, aggregator, settings.service_name, settings.known_services, settings.min_level
+        classifier, aggregator, settings.service_name, settings.known_services, settings.min_level,
+        echo_loggers=settings.echo_loggers,
     )
+    # The group name carries the topic prefix, so isolated runs (tests, demos) never share a group.
     processor = StreamProcessor(
-        settings, inputs=["logs"], group_id=settings.service_name, handle_batch=handler.handle_batch
+        settings, inputs=["logs"], group_id=settings.topic(settings.service_name), handle_batch=handler.handle_batch
     )
     return processor, handler
 

@@ -30,9 +30,19 @@ class LogClassifierSettings(CommonSettings):
     snapshot_interval_s: float = Field(default=30.0, gt=0, description="Drain3 state saved at most this often")
     burst_window_s: float = Field(default=60.0, gt=0)
     burst_min_count: int = Field(default=5, ge=1)
+    burst_min_count_by_cause: dict[str, int] = Field(
+        # A model load fails once per attempt (a reload, a new version): waiting for five never fires.
+        default={"model_error": 1},
+        description="records per window that make an incident, per root cause (default: burst_min_count)",
+    )
     cooldown_s: float = Field(default=300.0, ge=0, description="no second incident per fingerprint before it")
     incident_on_unknown: bool = True
     min_level: str = Field(default="WARNING", description="records below this level count as benign")
+    echo_loggers: list[str] = Field(
+        # The healer's alerts quote incidents: classifying them would turn each incident into another one.
+        default=["services.healer.alerts"],
+        description="loggers whose records repeat incidents (alerts); counted as benign, never classified",
+    )
     known_services: list[str] = Field(
         default=["ingest", "feature", "trainer", "inference", "drift", "logclassifier", "healer", "loadgen"]
     )
