@@ -64,3 +64,31 @@ def test_replay_gives_the_same_incident_ids() -> None:
     assert a == []
     assert first[0]["event_id"] == second[0]["event_id"]
     assert first[0]["incident_id"] == second[0]["incident_id"]
+
+
+def test_a_single_model_failure_is_an_incident_when_its_cause_needs_one_line() -> None:
+    agg = BurstAggregator(window_s=60, min_count=5, cooldown_s=300, min_count_by_cause={"model_error": 1})
+    failed = agg.add(rec(0, root_cause="model_error", text="booster checksum mismatch: model.txt is corrupt"))
+    assert failed is not None and failed["type"] == "model_error" and failed["count"] == 1
+    # other causes still need min_count lines
+    assert [agg.add(rec(i)) for i in range(1, 5)] == [None] * 4
+    assert agg.add(rec(5)) is not None
+
+
+def test_the_healers_own_alert_lines_are_not_classified_again() -> None:
+    from services.common.bus import Event
+    from services.logclassifier.handlers import LogRecordHandler
+
+    class MustNotClassify:
+        def classify(self, *args: object) -> list:
+            raise AssertionError("an echoed alert line reached the classifier")
+
+    handler = LogRecordHandler(
+        MustNotClassify(), BurstAggregator(min_count=1), own_service="logclassifier",  # type: ignore[arg-type]
+        known_services=["healer"], echo_loggers=["services.healer.alerts"],
+    )
+    value = {"event_id": "e1", "ts": 1_700_000_000_000, "source": "healer", "service": "healer", "level": "ERROR",
+             "logger": "services.healer.alerts", "message": f"ALERT inference: {REFUSED}", "exc_type": None,
+             "traceback": None, "host": "h", "container": None}
+    event = Event("logs", 0, 0, "healer", value, b"", 1_700_000_000_000)
+    assert handler.handle_batch([event] * 20) == []
