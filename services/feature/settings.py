@@ -21,4 +21,7 @@ class FeatureSettings(CommonSettings):
     pair_ttl_s: int = Field(default=86400, ge=60)
     run_offline_sink: bool = Field(default=True, description="also write features and labels to PostgreSQL")
     offline_group_id: str = "feature-offline"
+    online_flush_s: float = Field(default=0.02, gt=0, description="online store writes are batched this long")
+    online_max_pending: int = Field(default=5000, ge=1, description="hashes waiting before a write is forced")
+    producer_linger_s: float = Field(default=0.005, ge=0, description="faust producer batching delay")
     commit_interval_s: float = Field(default=1.0, gt=0, description="faust offset commit interval")

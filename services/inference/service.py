@@ -57,7 +57,9 @@ def run(settings: InferenceSettings) -> int:
             raise ContractError(f"cannot load the live model: {exc}") from exc
         return []
 
-    features = StreamProcessor(settings, ["features"], group_id=settings.service_name, handle_batch=score)
+    # The group name carries the topic prefix, so isolated runs (tests, benchmarks) never share a group.
+    features = StreamProcessor(settings, ["features"], group_id=settings.topic(settings.service_name),
+                               handle_batch=score)
     # Every replica must see every model event and command: a group of its own, read from the start
     # (old events are skipped by time: what they announced is in the registry read at start).
     watcher = StreamProcessor(

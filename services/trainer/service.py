@@ -34,7 +34,8 @@ def run(settings: TrainerSettings) -> int:
         except psycopg.OperationalError as exc:
             raise RetryableError(f"PostgreSQL unavailable: {exc}") from exc
 
-    processor = StreamProcessor(settings, ["commands"], group_id=settings.service_name, handle=handle)
+    # The group name carries the topic prefix, so isolated runs (tests, benchmarks) never share a group.
+    processor = StreamProcessor(settings, ["commands"], group_id=settings.topic(settings.service_name), handle=handle)
 
     def watch_first_model(stop: threading.Event) -> None:
         producer = EventProducer(settings)
