@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(INFRA) install
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,embeddings]"
+	$(PY) -m pip install -q -e ".[dev,embeddings,bench]"
 	touch $(STAMP)
 
 install: $(STAMP) ## Install Debian packages, the Kafka jars and the Python environment (.venv)

@@ -51,6 +51,7 @@ class Stack:
     redis_db: int = 1
     redis_server: str | None = None  # another Redis URL (e.g. a server a test stops); default: local, db redis_db
     env: dict[str, str] = field(default_factory=dict)
+    purge_on_exit: bool = False  # tests: delete the run's topics and schema when the ``with`` block ends
     run_id: str = field(default_factory=lambda: time.strftime("%m%d%H%M%S") + uuid.uuid4().hex[:4])
 
     def __post_init__(self) -> None:
@@ -75,7 +76,7 @@ class Stack:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.stop(purge=self.purge_on_exit)
 
     def port(self, service: str) -> int:
         return SERVICES[service] + self.port_offset
@@ -188,13 +189,27 @@ class Stack:
                 proc.wait(5)
         return proc.returncode
 
-    def stop(self) -> None:
+    def stop(self, purge: bool = False) -> None:
+        """Stop every service; ``purge`` also deletes the run's topics and PostgreSQL schema."""
         for service in list(self.procs):
             self.stop_service(service)
         for container in self.containers.values():
             with contextlib.suppress(Exception):  # already gone
                 container.remove(force=True)
         self.containers.clear()
+        if purge:
+            self.purge()
+
+    def purge(self) -> None:
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.kafka_bootstrap})
+        doomed = [t for t in admin.list_topics(timeout=10).topics if t.startswith(self.prefix)]
+        for future in admin.delete_topics(doomed, operation_timeout=30).values() if doomed else ():
+            with contextlib.suppress(Exception):
+                future.result()
+        with psycopg.connect(self.base_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
 
     # ----------------------------------------------------------------- traffic
     def loadgen(

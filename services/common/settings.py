@@ -30,7 +30,9 @@ class CommonSettings(BaseSettings):
     topic_prefix: str = Field(default="", description="prepended to every topic name (isolates test runs)")
     schemas_dir: Path = REPO_ROOT / "schemas"
     batch_size: int = Field(default=500, ge=1, le=100_000)
-    poll_timeout_s: float = Field(default=0.2, gt=0)
+    poll_timeout_s: float = Field(
+        default=0.02, gt=0, description="longest wait for a batch to fill; bounds the latency each hop adds"
+    )
     dependency_timeout_s: float = Field(default=60.0, gt=0, description="how long to wait for Kafka at start")
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
 

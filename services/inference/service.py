@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import psycopg
 
 from services.common import db
-from services.common.bus import ContractError, Event, Out, RetryableError, StreamProcessor
+from services.common.bus import ContractError, Event, NotReadyError, Out, RetryableError, StreamProcessor
 from services.common.events import now_ms
 from services.common.http import create_app
 from services.common.runner import run_service
@@ -33,7 +33,7 @@ def run(settings: InferenceSettings) -> int:
     def score(events: list[Event]) -> Iterable[Out]:
         model = holder.current
         if model is None:
-            raise RetryableError(f"no version of {settings.model_name} loaded yet")
+            raise NotReadyError(f"no version of {settings.model_name} loaded yet")
         records = handlers.score_feature_vectors(model, [e.value for e in events], settings.service_name)
         metrics.PREDICTIONS.labels("kafka").inc(len(records))
         if records:
@@ -53,8 +53,9 @@ def run(settings: InferenceSettings) -> int:
         except psycopg.OperationalError as exc:
             raise RetryableError(f"model registry unavailable: {exc}") from exc
         except ArtifactError as exc:
+            # The command was valid; the model is broken. Say so loudly (the log-classifier turns it into a
+            # model_error incident) and keep serving the previous version.
             log.error("model_error: cannot load the live model, still serving the previous one: %s", exc)
-            raise ContractError(f"cannot load the live model: {exc}") from exc
         return []
 
     # The group name carries the topic prefix, so isolated runs (tests, benchmarks) never share a group.

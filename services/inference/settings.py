@@ -13,9 +13,6 @@ class InferenceSettings(CommonSettings):
     service_name: str = "inference"
     http_port: int = 8004
     model_name: str = "job_apply"
-    # consume() waits for a full batch or this timeout: on the hot path a short wait bounds latency
-    # at low rates, while batches still fill up (batch_size) under load.
-    poll_timeout_s: float = Field(default=0.02, gt=0)
     max_request_rows: int = Field(default=10_000, ge=1, description="rows accepted by one POST /predict")
     offload_rows: int = Field(
         default=64, ge=1, description="requests with more rows are scored in a worker thread, off the event loop"

@@ -14,9 +14,6 @@ class IngestSettings(CommonSettings):
     service_name: str = "ingest"
     http_port: int = 8001
     group_id: str = "ingest"
-    # consume() waits for a full batch or this timeout: on the hot path a short wait bounds latency
-    # at low rates, while batches still fill up (batch_size) under load.
-    poll_timeout_s: float = Field(default=0.02, gt=0)
     contract_path: Path = DEFAULT_CONTRACT
     max_http_events: int = Field(default=10_000, ge=1, description="events accepted in one POST /events")
     http_delivery_timeout_s: float = Field(default=10.0, gt=0, description="wait for Kafka before answering")

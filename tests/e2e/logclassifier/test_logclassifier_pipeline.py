@@ -175,6 +175,7 @@ def test_redis_outage_gives_one_dependency_incident_per_service() -> None:
     started = time.monotonic()
     loadgen = None
     with private_redis() as (redis_url, redis_proc), Stack(
+        purge_on_exit=True,
         name="lcredis", services=(*PIPELINE_IN, "trainer", "inference", "drift", "logclassifier"),
         redis_server=redis_url, port_offset=100, env=TRAINER_ENV,
     ) as stack, Feed(stack) as feed:
@@ -246,6 +247,7 @@ def test_corrupt_model_artifact_gives_model_error() -> None:
     started = time.monotonic()
     loadgen = None
     with Stack(
+        purge_on_exit=True,
         name="lcmodel", services=(*PIPELINE_IN, "trainer", "inference", "logclassifier"), port_offset=110,
         env=TRAINER_ENV,
     ) as stack, Feed(stack) as feed:
@@ -370,7 +372,7 @@ def test_healthy_run_gives_no_incident() -> None:
     services = ("ingest", "feature", "trainer", "inference", "drift", "logclassifier", "healer")
     loadgen = None
     # Every record is classified, INFO included: the log-classifier takes all levels in this run.
-    with Stack(name="lchealthy", services=services, port_offset=120,
+    with Stack(purge_on_exit=True, name="lchealthy", services=services, port_offset=120,
                env={**TRAINER_ENV, "AIG_MIN_LEVEL": "DEBUG"}) as stack, Feed(stack) as feed:
         shipper = StdoutShipper(stack, tuple(s for s in services if s != "logclassifier"))
         thread = threading.Thread(target=shipper.run, name="shipper", daemon=True)
