@@ -49,14 +49,15 @@ class CategoricalThresholds:
 class ErrorThresholds:
     """Concept drift on the prediction error stream (DDM + ADWIN, confirmed by a rate test)."""
 
-    warmup: int = 1000
+    warmup: int = 2000
     ddm_warm_start: int = 500
     ddm_warning: float = 2.0
     ddm_drift: float = 3.0
-    adwin_delta: float = 0.02
+    adwin_delta: float = 0.03
     confirm_window: int = 100
     confirm_patience: int = 600
     confirm_z: float = 3.0
+    reference_max: int = 20_000
     min_increase: float = 0.02
     decision_threshold: float = 0.5
 

@@ -36,7 +36,16 @@ class DriftService:
         self.monitor = DriftMonitor(
             load_thresholds(settings.thresholds_path), self.pending, settings.service_name
         )
-        self.processor = StreamProcessor(settings, INPUTS, settings.group_id, self.handle)
+        self.processor = StreamProcessor(
+            settings,
+            INPUTS,
+            settings.group_id,
+            self.handle,
+            # Small fetches per partition interleave the partitions finely: a detector reading a
+            # backlog in long single-partition runs (a subset of members at a time) sees drift that
+            # is only the consumption order.
+            consumer_config={"max.partition.fetch.bytes": settings.max_partition_fetch_bytes},
+        )
         self._last_checkpoint = time.monotonic()
 
     def restore(self) -> None:

@@ -20,6 +20,9 @@ class DriftSettings(CommonSettings):
         default=7 * 86_400, gt=0, description="how long a prediction waits for its label"
     )
     checkpoint_interval_s: float = Field(default=30.0, gt=0, description="detector state saved this often")
+    max_partition_fetch_bytes: int = Field(
+        default=32_768, gt=0, description="per-partition fetch size: small keeps partitions interleaved"
+    )
     checkpoint_name: str = Field(
         default="", description="checkpoint key suffix; default the group id (one replica per group)"
     )

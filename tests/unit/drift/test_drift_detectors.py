@@ -127,3 +127,30 @@ def test_thresholds_file_loads_and_rejects_unknown_keys() -> None:
     assert set(REGISTRY) >= {"numeric", "categorical", "error_rate", "skew", "quality"}
     with pytest.raises(ValueError):
         create("kswin")
+
+
+def test_error_reference_keeps_learning_after_the_warm_up() -> None:
+    """The reference rate is not frozen on a short warm-up: every event that left the recent window joins it."""
+    rng = np.random.default_rng(11)
+    cfg = ErrorThresholds()
+    det = create("error_rate", "m", cfg)
+    assert run(det, (rng.random(cfg.warmup + 5000) < 0.07).tolist()) == []
+    assert det.base_n == cfg.warmup + 5000 - cfg.confirm_window
+    assert abs(det.base_rate - 0.07) < 0.01
+    hits = run(det, (rng.random(1000) < 0.25).tolist())
+    assert len(hits) == 1 and hits[0][0] < 400
+    assert int(hits[0][1].evidence["reference_window"]) > cfg.warmup + 4000
+
+
+def test_numeric_skewed_and_bimodal_stable_streams_are_quiet() -> None:
+    """Normal scores: a lognormal with 15% far-away outliers looks standard normal to the detectors."""
+    rng = np.random.default_rng(5)
+    n = 40_000
+    far = rng.random(n) < 0.15
+    values = np.where(far, rng.normal(4000, 800, n), rng.lognormal(4, 1, n))
+    assert run(create("numeric", "distance_km", NumericThresholds()), values.tolist()) == []
+    counts = rng.poisson(3, n) * (rng.random(n) < 0.5)  # a zero-inflated count feature
+    assert run(create("numeric", "views", NumericThresholds()), counts.astype(float).tolist()) == []
+    moved = np.concatenate([values[:5000], values[5000:7000] * 1.8])
+    hits = run(create("numeric", "distance_km", NumericThresholds()), moved.tolist())
+    assert len(hits) == 1 and hits[0][0] >= 5000
