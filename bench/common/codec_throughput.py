@@ -15,7 +15,7 @@ from services.common.settings import REPO_ROOT
 
 NUMERIC = [
     "years_experience", "salary_k", "skill_match", "distance_km", "dwell_s", "hour_sin", "hour_cos",
-    "member_views_1h", "job_views_10m", "remote",
+    "member_views", "job_views", "remote",
 ]
 
 

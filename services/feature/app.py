@@ -130,6 +130,9 @@ def build(settings: FeatureSettings, *, codec: AvroCodec | None = None,
         metrics.DEAD_LETTERS.labels(stage).inc()
         log.warning("dead-lettered %s[%d]@%d (%s): %s", logical, msg.partition, msg.offset, kind, reason[:500])
 
+    member_window = handlers.window_ms(settings.member_window_s)
+    job_window = handlers.window_ms(settings.job_window_s)
+
     @app.agent(source)
     async def by_member(stream: Any) -> Any:
         async for event in stream.events():
@@ -140,10 +143,10 @@ def build(settings: FeatureSettings, *, codec: AvroCodec | None = None,
                 continue
             member = value["member_id"]
             state, count = handlers.add_to_window(
-                member_views[member], value["ts"], handlers.MEMBER_WINDOW_MS, handlers.MEMBER_BUCKET_MS
+                member_views[member], value["ts"], *member_window
             )
             member_views[member] = state
-            forward = {**value, "member_views_1h": count}
+            forward = {**value, "member_views": count}
             await by_job_topic.send(key=value["job_id"].encode(), value=json.dumps(forward).encode())
             yield count
 
@@ -154,10 +157,10 @@ def build(settings: FeatureSettings, *, codec: AvroCodec | None = None,
                 value = json.loads(event.value)
                 job = value["job_id"]
                 state, count = handlers.add_to_window(
-                    job_views[job], value["ts"], handlers.JOB_WINDOW_MS, handlers.JOB_BUCKET_MS
+                    job_views[job], value["ts"], *job_window
                 )
                 job_views[job] = state
-                fv = handlers.feature_vector(value, value["member_views_1h"], count, settings.service_name, now_ms())
+                fv = handlers.feature_vector(value, value["member_views"], count, settings.service_name, now_ms())
                 data = codec.encode("FeatureVector", fv)
             except (ValueError, KeyError, TypeError, CodecError) as exc:
                 dead_letter(event, "job", "handler", f"{type(exc).__name__}: {exc}")
@@ -165,7 +168,7 @@ def build(settings: FeatureSettings, *, codec: AvroCodec | None = None,
             await features.send(key=fv["member_id"].encode(), value=data)
             await online_store.write(fv)
             metrics.VECTORS.inc()
-            metrics.MEMBER_VIEWS.set(value["member_views_1h"])
+            metrics.MEMBER_VIEWS.set(value["member_views"])
             yield fv
 
     return FeatureApp(app, member_views, job_views, by_member, by_job)

@@ -15,8 +15,16 @@ from services.feature.schema import (
     RAW_NUMERIC,
 )
 
-MEMBER_WINDOW_MS, MEMBER_BUCKET_MS = 3_600_000, 300_000  # last hour, 5-minute hops
-JOB_WINDOW_MS, JOB_BUCKET_MS = 600_000, 60_000  # last 10 minutes, 1-minute hops
+BUCKETS_PER_WINDOW = 10
+MEMBER_WINDOW_MS, MEMBER_BUCKET_MS = 3_600_000, 360_000  # defaults: the last hour, 6-minute hops
+JOB_WINDOW_MS, JOB_BUCKET_MS = 600_000, 60_000  # defaults: the last 10 minutes, 1-minute hops
+
+
+def window_ms(window_s: int) -> tuple[int, int]:
+    """(window, bucket) in milliseconds for a window of ``window_s`` seconds cut in BUCKETS_PER_WINDOW hops."""
+    if window_s <= 0:
+        raise ValueError("a window must last at least one second")
+    return window_s * 1000, window_s * 1000 // BUCKETS_PER_WINDOW
 
 Buckets = dict[str, int]  # bucket start (epoch ms, as text: JSON keys) -> count
 
@@ -47,7 +55,7 @@ def hour_circle(hour: int) -> tuple[float, float]:
     return math.sin(angle), math.cos(angle)
 
 
-def feature_vector(interaction: dict[str, Any], member_views_1h: int, job_views_10m: int,
+def feature_vector(interaction: dict[str, Any], member_views: int, job_views: int,
                    source: str, now_ms: int) -> dict[str, Any]:
     """The model-ready FeatureVector of one interaction; its event_id derives from the interaction (replays dedupe)."""
     numeric: dict[str, float | None] = {}
@@ -56,8 +64,8 @@ def feature_vector(interaction: dict[str, Any], member_views_1h: int, job_views_
         numeric[name] = float(v) if v is not None else None
     numeric["remote"] = 1.0 if interaction.get("remote") else 0.0
     numeric["hour_sin"], numeric["hour_cos"] = hour_circle(int(interaction["hour_of_day"]))
-    numeric["member_views_1h"] = float(member_views_1h)
-    numeric["job_views_10m"] = float(job_views_10m)
+    numeric["member_views"] = float(member_views)
+    numeric["job_views"] = float(job_views)
     return {
         "event_id": derived_id("feature", interaction["event_id"]),
         "ts": now_ms,

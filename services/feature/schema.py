@@ -12,12 +12,12 @@ NUMERIC_FEATURES: tuple[str, ...] = (
     "remote",  # 1.0 / 0.0
     "hour_sin",  # hour of day on the unit circle: 23 h is next to 0 h
     "hour_cos",
-    "member_views_1h",  # the member's job views in the last hour, this one included
-    "job_views_10m",  # the job's views in the last 10 minutes, this one included
+    "member_views",  # the member's job views in the member window (AIG_MEMBER_WINDOW_S, 1 h), this one included
+    "job_views",  # the job's views in the job window (AIG_JOB_WINDOW_S, 10 min), this one included
 )
 CATEGORICAL_FEATURES: tuple[str, ...] = ("region", "device", "industry", "seniority")
 
 # Online store layout (Redis hashes, field -> text): which features live under which entity.
-MEMBER_FEATURES = ("years_experience", "member_views_1h", "region", "device")
-JOB_FEATURES = ("salary_k", "remote", "job_views_10m", "industry", "seniority")
+MEMBER_FEATURES = ("years_experience", "member_views", "region", "device")
+JOB_FEATURES = ("salary_k", "remote", "job_views", "industry", "seniority")
 PAIR_FEATURES = ("skill_match", "distance_km", "dwell_s", "hour_sin", "hour_cos")

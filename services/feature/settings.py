@@ -15,6 +15,8 @@ class FeatureSettings(CommonSettings):
     app_id: str = Field(default="aig-feature", description="faust app id (consumer group, changelog names)")
     data_dir: Path = Field(default=REPO_ROOT / "var" / "feature", description="faust table stores (rocksdb)")
     store: str = Field(default="rocksdb://", description="faust table store: rocksdb:// or memory://")
+    member_window_s: int = Field(default=3600, ge=1, description="window of the member_views feature")
+    job_window_s: int = Field(default=600, ge=1, description="window of the job_views feature")
     web_port: int = Field(default=6066, description="faust's web server (0 disables it)")
     redis_key_prefix: str = Field(default="features:", description="online store keys: <prefix>member:<id>, ...")
     online_ttl_s: int = Field(default=7 * 86400, ge=60)

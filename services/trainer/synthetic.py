@@ -63,8 +63,8 @@ def make_rows(
                     "remote": float(rng.random() < 0.3),
                     "hour_sin": math.sin(2 * math.pi * hour / 24),
                     "hour_cos": math.cos(2 * math.pi * hour / 24),
-                    "member_views_1h": float(rng.randint(1, 12)),
-                    "job_views_10m": float(rng.randint(1, 40)),
+                    "member_views": float(rng.randint(1, 12)),
+                    "job_views": float(rng.randint(1, 40)),
                 },
                 categorical={
                     "region": region,

@@ -63,7 +63,7 @@ def test_feature_vector_has_the_declared_columns_and_encodes() -> None:
     fv = handlers.feature_vector(interaction(), 4, 17, "feature", 1_700_000_000_500)
     assert tuple(fv["numeric"]) == NUMERIC_FEATURES
     assert tuple(fv["categorical"]) == CATEGORICAL_FEATURES
-    assert fv["numeric"]["member_views_1h"] == 4.0 and fv["numeric"]["job_views_10m"] == 17.0
+    assert fv["numeric"]["member_views"] == 4.0 and fv["numeric"]["job_views"] == 17.0
     assert fv["numeric"]["dwell_s"] is None and fv["numeric"]["remote"] == 1.0
     assert fv["numeric"]["hour_sin"] == pytest.approx(1.0) and fv["numeric"]["hour_cos"] == pytest.approx(0.0, abs=1e-9)
     assert fv["interaction_id"] == "e-1" and fv["interaction_ts"] == 1_700_000_000_000
@@ -77,9 +77,9 @@ def test_online_hashes_split_by_entity() -> None:
     fv = handlers.feature_vector(interaction(), 4, 17, "feature", 0)
     hashes = handlers.online_hashes(fv, "features:")
     assert set(hashes) == {"features:member:m1", "features:job:j9", "features:pair:m1:j9"}
-    assert hashes["features:member:m1"]["member_views_1h"] == "4.0"
+    assert hashes["features:member:m1"]["member_views"] == "4.0"
     assert hashes["features:member:m1"]["region"] == "eu"
-    assert hashes["features:job:j9"]["job_views_10m"] == "17.0"
+    assert hashes["features:job:j9"]["job_views"] == "17.0"
     assert hashes["features:pair:m1:j9"]["dwell_s"] == ""  # missing
     covered = set().union(*(set(h) for h in hashes.values())) - {"updated_ms"}
     assert covered == set(NUMERIC_FEATURES) | set(CATEGORICAL_FEATURES)
