@@ -72,6 +72,10 @@ class SkewThresholds:
     psi_threshold: float = 0.25
     js_threshold: float = 0.1
     clear_ratio: float = 0.5
+    # A numeric feature is called skewed (a pipeline fault: units, scaling, encoding) only when its
+    # live mean or spread is this many times the training one; smaller moves are data drift, which
+    # the numeric detectors report. 0 disables the check.
+    min_scale_ratio: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import Counter
-
 from services.common.events import derived_id, header
 from services.healer.handlers import IncidentView
+from services.healer.metrics import AUDIT_FAILURES, DECISIONS
 
 log = logging.getLogger(__name__)
 
-AUDIT_FAILURES = Counter("aig_healer_audit_failures_total", "Audit rows not written", ["table"])
-DECISIONS = Counter("aig_healer_decisions_total", "HealingAction events by action and status", ["action", "status"])
 
 
 def ts(ms: int | None) -> datetime | None:

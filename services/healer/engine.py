@@ -14,8 +14,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-from prometheus_client import Counter, Histogram
-
 from services.common.events import derived_id, now_ms
 from services.healer.actions.base import ActionContext, ActionResult, TargetMissing
 from services.healer.actions.registry import get_action
@@ -32,6 +30,7 @@ from services.healer.handlers import (
     validate_incident,
 )
 from services.healer.learning import RedisStats, thompson_order
+from services.healer.metrics import DETECTION, INCIDENTS, RECOVERY
 from services.healer.policy import Policy
 from services.healer.safety import SafetyStore, backoff_delay
 from services.healer.settings import HealerSettings
@@ -39,15 +38,6 @@ from services.healer.verify import Verifier, VerifyResult
 
 log = logging.getLogger(__name__)
 
-INCIDENTS = Counter("aig_healer_incidents_total", "Incidents received, by decision", ["decision"])
-RECOVERY = Histogram(
-    "aig_healer_time_to_recover_seconds", "first_seen -> verified fix", ["type"],
-    buckets=(1, 2, 5, 10, 15, 30, 60, 120, 300, 900),
-)
-DETECTION = Histogram(
-    "aig_healer_time_to_detect_seconds", "first_seen -> received by the healer", ["type"],
-    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
-)
 
 
 def _bad_view(value: dict[str, Any]) -> IncidentView:

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from services.trainer import artifacts, handlers, registry
+from services.trainer import metrics as trainer_metrics
 from services.trainer.handlers import TrainerCommand
 from services.trainer.model import (
     DEFAULT_PARAMS,
@@ -104,13 +105,14 @@ class Trainer:
         numeric, categorical = declared_features()
         spec = fit_spec(train_rows, numeric, categorical, max_vocab=s.max_vocab)
         params = {**DEFAULT_PARAMS, "learning_rate": s.learning_rate, "num_leaves": s.num_leaves}
-        try:
-            booster = train(train_rows, spec, params, s.num_boost_round)
-        except ValueError as exc:
-            raise NotEnoughData(str(exc)) from exc
-        candidate = ModelBundle(booster, spec)
-        y_hold = [r.label for r in holdout]
-        cand_metrics = evaluate(y_hold, candidate.predict_rows(holdout))
+        with trainer_metrics.TRAINING_SECONDS.time():
+            try:
+                booster = train(train_rows, spec, params, s.num_boost_round)
+            except ValueError as exc:
+                raise NotEnoughData(str(exc)) from exc
+            candidate = ModelBundle(booster, spec)
+            y_hold = [r.label for r in holdout]
+            cand_metrics = evaluate(y_hold, candidate.predict_rows(holdout))
         profile = build_profile(train_rows, spec, bins=s.profile_bins)
         window = {
             "start": rows[0].ts.isoformat(),
@@ -137,6 +139,7 @@ class Trainer:
                 **({"live_auc": live_metrics["auc"], "live_logloss": live_metrics["logloss"]} if live_metrics else {}),
             }
             status = "live" if decision.passed else "rejected"
+            trainer_metrics.MODELS.labels(status).inc()
             why = f"{reason}: {decision.reason}" if reason else decision.reason
             uri = artifacts.save_bundle(
                 s.artifact_dir, s.model_name, version, candidate, {"metrics": metrics, "data_window": window}
@@ -211,6 +214,7 @@ class Trainer:
                 return []
             reason = f"rollback: {cmd.reason}" if cmd.reason else "rollback"
             registry.set_status(conn, s.model_name, live.version, "rolled_back")
+            trainer_metrics.MODELS.labels("rolled_back").inc()
             registry.set_live(conn, s.model_name, restored.version, reason)
             common = {"source": s.service_name, "model_name": s.model_name, "parent_event_id": cmd.event_id}
             events = [

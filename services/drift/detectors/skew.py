@@ -3,8 +3,9 @@
 The profile (ModelPublished.profile) gives, per numeric feature, interior bin edges and the share of
 training rows per bin (``len(fractions) == len(edges) + 1``; outer edges, ``len(edges) ==
 len(fractions) + 1``, are accepted too), and per categorical feature the categories and their shares.
-Numeric features are judged by PSI, categorical ones by Jensen-Shannon. Hysteresis: after a signal
-the detector re-arms only once the distance falls below ``clear_ratio`` x the threshold.
+Numeric features are judged by PSI, categorical ones by Jensen-Shannon; a numeric feature must also
+have changed scale (``min_scale_ratio``), since a moderate shift is data drift, not a pipeline fault.
+Hysteresis: after a signal the detector re-arms only once the distance falls below ``clear_ratio`` x the threshold.
 """
 
 from __future__ import annotations
@@ -103,8 +104,26 @@ class SkewDetector:
             return None
         if distance < threshold:
             return None
+        if self.kind == "numeric" and not self._scale_changed():
+            return None  # the distribution moved, but as the world moves: data drift, not skew
         self.armed = False
         return self._signal(metric, distance, p, js)
+
+    def _scale_changed(self) -> bool:
+        """True when the live mean or spread is min_scale_ratio times (or 1/x) the training one."""
+        ratio = self.cfg.min_scale_ratio
+        if ratio <= 0 or not self.values:
+            return True
+        n = len(self.values)
+        live_mean = sum(self.values) / n
+        live_std = math.sqrt(sum((v - live_mean) ** 2 for v in self.values) / max(n - 1, 1))
+        train_mean, train_std = self.mean, self.std
+        scale = float(train_std) if train_std else 0.0
+        if train_mean is not None:
+            moved = abs(live_mean - float(train_mean))
+            if moved >= ratio * max(abs(float(train_mean)), scale):
+                return True  # e.g. salary in units instead of thousands
+        return scale > 0 and (live_std >= ratio * scale or live_std <= scale / ratio)
 
     def _signal(self, metric: str, distance: float, p: float, js: float) -> Signal:
         n = len(self.window)

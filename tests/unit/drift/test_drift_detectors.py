@@ -154,3 +154,18 @@ def test_numeric_skewed_and_bimodal_stable_streams_are_quiet() -> None:
     moved = np.concatenate([values[:5000], values[5000:7000] * 1.8])
     hits = run(create("numeric", "distance_km", NumericThresholds()), moved.tolist())
     assert len(hits) == 1 and hits[0][0] >= 5000
+
+
+def test_a_moderate_shift_against_the_profile_is_drift_not_skew() -> None:
+    """+2 std moves the live window far from the training bins (large PSI) but keeps its scale."""
+    import random
+
+    rng = random.Random(3)
+    train = sorted(rng.gauss(90.0, 30.0) for _ in range(5000))
+    edges = [train[int(len(train) * q / 10)] for q in range(1, 10)]
+    profile = {"kind": "numeric", "edges": edges, "fractions": [0.1] * 10, "mean": 90.0, "std": 30.0}
+    shifted = SkewDetector("salary_k", profile, SkewThresholds())
+    assert [s for _ in range(3000) if (s := shifted.update(rng.gauss(150.0, 30.0)))] == []
+    units = SkewDetector("salary_k", profile, SkewThresholds())
+    hits = [s for _ in range(3000) if (s := units.update(rng.gauss(90.0, 30.0) * 1000))]
+    assert len(hits) == 1 and hits[0].kind == "skew"
