@@ -5,7 +5,8 @@ pending-prediction store is injected. service.py wires it to the bus.
 
 One shift gives one incident: each detector has a warm-up, confirms a change before signalling
 and re-baselines afterwards (hysteresis), and a per-fingerprint cooldown swallows repeats.
-Detectors reset when a new model goes live. Bad input is counted (``stats`` and Prometheus) and
+Detectors reset when a new model goes live; distribution detectors start with the first live model.
+Bad input is counted (``stats`` and Prometheus) and
 skipped, never raised.
 """
 
@@ -184,7 +185,8 @@ class DriftMonitor:
                 continue
             drift = fs.drift
             assert isinstance(drift, CategoricalDriftDetector)
-            out += self._emit_all((drift.update(raw), fs.skew.update(raw) if fs.skew else None), v, ts)
+            moved = drift.update(raw) if self.state.live else None
+            out += self._emit_all((moved, fs.skew.update(raw) if fs.skew else None), v, ts)
         for name, fs in self.state.features.items():
             present = numeric if fs.kind == "numeric" else categorical
             if name not in present:
@@ -209,7 +211,10 @@ class DriftMonitor:
             metrics.BAD_VALUES.labels(fs.name, reason).inc()
             self.stats[f"value_{reason}"] += 1
         if value is not None and math.isfinite(value):
-            if not reason:  # out-of-range values are a quality problem, not a distribution to learn
+            # Out-of-range values are a quality problem, not a distribution to learn. Before the first model
+            # goes live there is no served distribution to protect (and windowed features are still filling
+            # up): distribution detectors start with it, data quality is watched from the first event.
+            if not reason and self.state.live:
                 signals.append(fs.drift.update(value))  # type: ignore[arg-type]
             if fs.skew is not None:
                 signals.append(fs.skew.update(value))

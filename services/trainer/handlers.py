@@ -32,6 +32,12 @@ class TrainerCommand:
     max_rows: int | None = None
 
 
+TRAINER_PARAMS = frozenset({"force", "gated", "window_hours", "max_rows"})
+# Who asked and why (the healer's action, the incident): carried for the audit trail, not acted on.
+CONTEXT_PARAMS = frozenset({"action_id", "fingerprint", "incident_type", "root_cause"})
+BOOLEANS = ("true", "false", "1", "0", "yes", "no")
+
+
 def parse_command(value: Mapping[str, Any], target: str = "trainer") -> TrainerCommand | None:
     """The trainer's reading of a Command event; ``None`` when the command is for another service."""
     if value.get("target") != target:
@@ -40,12 +46,19 @@ def parse_command(value: Mapping[str, Any], target: str = "trainer") -> TrainerC
     if command not in TRAINER_COMMANDS:
         raise CommandError(f"unknown trainer command {command!r}; expected one of {', '.join(TRAINER_COMMANDS)}")
     params: Mapping[str, str] = value.get("params") or {}
-    unknown = set(params) - {"force", "window_hours", "max_rows"}
+    unknown = set(params) - TRAINER_PARAMS - CONTEXT_PARAMS
     if unknown:
-        raise CommandError(f"unknown {command} params {sorted(unknown)}; known: force, window_hours, max_rows")
+        raise CommandError(
+            f"unknown {command} params {sorted(unknown)}; known: {', '.join(sorted(TRAINER_PARAMS))}"
+        )
     force = str(params.get("force", "false")).lower()
-    if force not in ("true", "false", "1", "0", "yes", "no"):
+    if force not in BOOLEANS:
         raise CommandError(f"param force must be true or false, got {params['force']!r}")
+    gated = str(params.get("gated", "true")).lower()
+    if gated not in BOOLEANS:
+        raise CommandError(f"param gated must be true or false, got {params['gated']!r}")
+    if gated in ("false", "0", "no"):
+        force = "true"  # an ungated retrain publishes the candidate whatever the gate says
     window_hours = _positive(params, "window_hours", float)
     max_rows = _positive(params, "max_rows", int)
     return TrainerCommand(

@@ -20,8 +20,12 @@ def thresholds(**incident: Any) -> Thresholds:
     return replace(th, incident=replace(th.incident, **incident)) if incident else th
 
 
-def monitor(**incident: Any) -> DriftMonitor:
-    return DriftMonitor(thresholds(**incident), MemoryPendingStore())
+def monitor(live: bool = True, **incident: Any) -> DriftMonitor:
+    """A monitor; with ``live`` a first model (v1, no profile) is already serving, as in production."""
+    mon = DriftMonitor(thresholds(**incident), MemoryPendingStore())
+    if live:
+        mon.handle("model.events", model_live(1))
+    return mon
 
 
 def fv(i: int, numeric: dict[str, float | None], categorical: dict[str, str] | None = None) -> dict[str, Any]:

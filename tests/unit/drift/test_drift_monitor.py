@@ -52,6 +52,15 @@ def test_one_incident_per_shift_with_evidence() -> None:
     assert inc["incident_id"] == inc["event_id"] and inc["count"] == 1
 
 
+def test_distribution_detectors_wait_for_the_first_live_model_but_quality_does_not() -> None:
+    rng = np.random.default_rng(21)
+    mon = monitor(live=False)
+    rows = stable_rows(rng, 3000) + stable_rows(rng, 3000, salary_shift=3.0)  # e.g. windows filling up
+    assert [i for i in feed_features(mon, rows) if i["type"] == "data_drift"] == []
+    nulls = [{"salary_k": 60.0, "skill_match": None} for _ in range(600)]
+    assert [i["type"] for i in feed_features(mon, nulls, start=6000)] == ["data_quality"]
+
+
 def test_cooldown_swallows_a_second_change_of_the_same_feature() -> None:
     rng = np.random.default_rng(12)
     mon = monitor(cooldown_ms=10**9, cooldown_events=10**9)
@@ -113,7 +122,7 @@ def test_bad_input_is_counted_never_raised() -> None:
 def test_skew_incident_from_a_x1000_unit_change() -> None:
     rng = np.random.default_rng(16)
     train = 60 + 15 * rng.standard_normal(5000)
-    mon = monitor()
+    mon = monitor(live=False)
     mon.handle("model.events", model_live(1, [numeric_profile("salary_k", train)]))
     ok = feed_features(mon, [{"salary_k": float(v)} for v in 60 + 15 * rng.standard_normal(3000)])
     assert [i for i in ok if i["type"] == "skew"] == []
