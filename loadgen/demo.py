@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 from confluent_kafka import Consumer
 
-from loadgen.stack import Stack, StackError
+from loadgen.stack import SERVICES, Stack, StackError
 from services.common.codec import codec_for
 
 
@@ -136,10 +136,21 @@ class Demo:
         self.args = args
         self.docker = _docker_available()
         in_docker = ["inference"] if self.docker else []
-        self.stack = Stack(name="demo", in_docker=in_docker, env={
-            "AIG_MIN_ROWS": "1000", "AIG_CHECK_INTERVAL_S": "5", "AIG_WINDOW_HOURS": str(args.train_window_s / 3600),
-            "AIG_COOLDOWN_S": "30",
-        })
+        # Short feature windows fill within seconds; the trainer starts once they are full, so the first
+        # model (and the detectors' baselines) see steady traffic, not windows still filling up.
+        self.stack = Stack(
+            name="demo",
+            services=[s for s in SERVICES if s != "trainer"],
+            in_docker=in_docker,
+            env={
+                "AIG_MEMBER_WINDOW_S": str(args.feature_window_s),
+                "AIG_JOB_WINDOW_S": str(args.feature_window_s),
+                "AIG_MIN_ROWS": str(int(args.rate * args.train_window_s * 0.6)),
+                "AIG_CHECK_INTERVAL_S": "3",
+                "AIG_WINDOW_HOURS": str(args.train_window_s / 3600),
+                "AIG_COOLDOWN_S": "30",
+            },
+        )
         self.feed = Feed(self.stack)
         self.traffic: Any = None
         self.results: list[Result] = []
@@ -177,8 +188,12 @@ class Demo:
             self.feed.say("no Docker engine answers: inference runs as a process and the crash scenario is skipped")
         self.stack.start()
         threading.Thread(target=self.feed.run, daemon=True).start()
-        self.feed.say("all services healthy; sending traffic until the first model is trained by itself")
+        self.feed.say("all services healthy; sending traffic while the feature windows fill up")
         self.send([], [])
+        time.sleep(self.args.feature_window_s + self.args.train_window_s)
+        self.feed.say("starting the trainer: it trains the first model by itself from the labelled rows")
+        self.stack.start_service("trainer")
+        self.stack.wait_healthy(["trainer"])
         if self.feed.wait("the first model", lambda: model_version(self.stack), 180) is None:
             return 1
         self.feed.say(f"model v{model_version(self.stack)} is live; letting the detectors learn normal traffic")
@@ -232,9 +247,11 @@ def _docker_available() -> bool:
 def add_parser(sub: Any) -> None:
     demo = sub.add_parser("demo", help="the closed-loop demo on the local infrastructure")
     demo.add_argument("--rate", type=float, default=150.0, help="interactions per second (default 150)")
-    demo.add_argument("--warmup-s", type=float, default=30.0, help="normal traffic after the first model (default 30)")
-    demo.add_argument("--train-window-s", type=float, default=120.0,
-                      help="the trainer learns from the newest rows of this many seconds (default 120)")
+    demo.add_argument("--warmup-s", type=float, default=40.0, help="normal traffic after the first model (default 40)")
+    demo.add_argument("--train-window-s", type=float, default=30.0,
+                      help="the trainer learns from the newest rows of this many seconds (default 30)")
+    demo.add_argument("--feature-window-s", type=int, default=20,
+                      help="window of the member_views and job_views features (default 20)")
     demo.set_defaults(func=cmd_demo)
 
 
@@ -253,4 +270,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave services behind
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         demo.close()
