@@ -4,10 +4,11 @@ each detected, explained in plain English and healed, with the time it took.
     python -m loadgen demo [--rate 150] [--quick]
 
 Steps: start every service (inference in a real container when a Docker engine answers), send
-traffic until the first model is trained by itself, then a feature drift (salary +2 std), a crashed
-inference container (SIGKILL) and a concept drift (the apply function changes). Incidents and the
+traffic until the first model is trained by itself, then a crashed inference container (SIGKILL),
+a concept drift (the apply function changes) and a feature drift (salary +2 std). Incidents and the
 healer's actions are printed live from Kafka; a summary table follows. Exit code 0 when every
-scenario was detected and resolved.
+scenario was detected and answered: healed, or handed to a human with the reason (say, the
+validation gate rejected the retrained model).
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ class Result:
 
     @property
     def ok(self) -> bool:
-        return self.outcome.startswith("resolved")
+        """Detected and answered: healed, or handed to a human with the reason (e.g. the gate said no)."""
+        return self.outcome.startswith(("resolved", "escalated"))
 
 
 def model_version(stack: Stack) -> int | None:
@@ -178,7 +180,10 @@ class Demo:
         if out is None:
             result.outcome = "no outcome"
             return
-        result.outcome = f"{out['status']} by {out['action']}" if out["status"] == "resolved" else out["status"]
+        if out["status"] == "resolved":
+            result.outcome = f"resolved by {out['action']}"
+        else:
+            result.outcome = f"{out['status']}: {self._why(inc)}"
         if out.get("time_to_recover_ms") is not None:
             result.recovered_s = out["time_to_recover_ms"] / 1000
 
@@ -198,17 +203,35 @@ class Demo:
             return 1
         self.feed.say(f"model v{model_version(self.stack)} is live; letting the detectors learn normal traffic")
         time.sleep(self.args.warmup_s)
-        shift = [("covariate_shift", 0.0)]
-        shift_params = ["feature=salary_k", "std=2"]
-        self.scenario("feature drift: salary_k +2 std", lambda: self.send(shift, shift_params),
-                      "data_drift", None, 120, 360)
+        # Order matters: a covariate shift also raises the model's error rate, so concept drift goes first.
         if self.docker:
             self.scenario("crash: SIGKILL to the inference container", self._kill_inference,
                           "service_down", "inference", 60, 120)
-        self.scenario("concept drift: the apply function changes",
-                      lambda: self.send([*shift, ("concept_drift", 0.0)], shift_params),
+            self.calm()
+        concept = [("concept_drift", 0.0)]
+        self.scenario("concept drift: the apply function changes", lambda: self.send(concept, []),
                       "concept_drift", None, 180, 360)
+        self.calm()
+        shift_params = ["feature=salary_k", "std=2"]
+        self.scenario("feature drift: salary_k +2 std",
+                      lambda: self.send([*concept, ("covariate_shift", 0.0)], shift_params),
+                      "data_drift", None, 120, 360)
         return self.summary()
+
+    def _why(self, inc: dict[str, Any]) -> str:
+        """The last failed or refused step before an escalation, in a few words."""
+        steps = [a for a in self.feed.actions if a["fingerprint"] == inc["fingerprint"]
+                 and a["status"] in {"failed", "refused"} and a["_seen"] >= inc["_seen"] - 1]
+        return (steps[-1].get("reason") or steps[-1]["status"])[:60] if steps else "no automatic fix"
+
+    def calm(self, quiet_s: float = 15.0, timeout_s: float = 90.0) -> None:
+        """Wait until no incident or action has arrived for ``quiet_s``, so scenarios do not overlap."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            last = max([r["_seen"] for r in self.feed.incidents + self.feed.actions], default=0.0)
+            if time.monotonic() - last >= quiet_s:
+                return
+            time.sleep(1.0)
 
     def _kill_inference(self) -> None:
         self.stack.containers["inference"].kill(signal="SIGKILL")
@@ -221,7 +244,7 @@ class Demo:
             rec = f"{r.recovered_s:6.1f} s" if r.recovered_s is not None else "-"
             print(f"{r.scenario:46} {det:>14}  {r.incident:28} {r.outcome:28} {rec}")
         ok = all(r.ok for r in self.results)
-        print(f"\n{sum(r.ok for r in self.results)}/{len(self.results)} scenarios detected and healed; "
+        print(f"\n{sum(r.ok for r in self.results)}/{len(self.results)} scenarios detected and answered; "
               f"incidents {len(self.feed.incidents)}, healer actions {len(self.feed.actions)}; "
               f"logs in {self.stack.dir}")
         return 0 if ok else 1

@@ -98,6 +98,7 @@ def build(settings: FeatureSettings, *, codec: AvroCodec | None = None,
         web_enabled=settings.web_port > 0,
         web_port=settings.web_port or 6066,
         web_host="127.0.0.1",
+        web_bind="127.0.0.1",
         producer_acks=-1,
         producer_linger=settings.producer_linger_s,
     )

@@ -17,7 +17,9 @@ class FeatureSettings(CommonSettings):
     store: str = Field(default="rocksdb://", description="faust table store: rocksdb:// or memory://")
     member_window_s: int = Field(default=3600, ge=1, description="window of the member_views feature")
     job_window_s: int = Field(default=600, ge=1, description="window of the job_views feature")
-    web_port: int = Field(default=6066, description="faust's web server (0 disables it)")
+    web_port: int = Field(
+        default=0, description="faust's own web server on 127.0.0.1 (0: off; /health and /metrics are on http_port)"
+    )
     redis_key_prefix: str = Field(default="features:", description="online store keys: <prefix>member:<id>, ...")
     online_ttl_s: int = Field(default=7 * 86400, ge=60)
     pair_ttl_s: int = Field(default=86400, ge=60)
