@@ -99,9 +99,14 @@ def main() -> None:
     bare_topic = settings.topic("interactions.valid") + ".bare"
     admin.create_topics([NewTopic(bare_topic, 3, 1)])[bare_topic].result()
     print(f"filling {args.events:,} Interaction events ...", flush=True)
-    fill(settings, args.events)
-    bare = bare_passthrough(settings, args.events, args.batch)
-    bus = bus_passthrough(settings, args.events)
+    try:
+        fill(settings, args.events)
+        bare = bare_passthrough(settings, args.events, args.batch)
+        bus = bus_passthrough(settings, args.events)
+    finally:  # leave no benchmark topics behind on the broker
+        doomed = [t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.topic_prefix)]
+        for future in admin.delete_topics(doomed, operation_timeout=30).values():
+            future.result()
     print(f"bare confluent-kafka pass-through: {bare:>10,.0f} events/s")
     print(f"StreamProcessor pass-through:      {bus:>10,.0f} events/s (decode + encode + delivery wait + commit)")
     print(f"ratio bus/bare: {bus / bare:.2f} (goal >= 0.5)")

@@ -73,8 +73,15 @@ def test_windowed_counts_survive_sigkill(settings_env: dict[str, str], topic_pre
         assert vec["numeric"]["member_views"] >= 21.0, vec["numeric"]
         assert vec["numeric"]["job_views"] >= 21.0, vec["numeric"]
 
+        # The online store is written in small batches after the vector is emitted: poll, bounded.
         r = redis.Redis.from_url(redis_url)
-        member: dict[bytes, bytes] = r.hgetall(f"{topic_prefix}features:member:m-restart")  # type: ignore[assignment]
+        member: dict[bytes, bytes] = {}
+        store_deadline = time.monotonic() + 15
+        while time.monotonic() < store_deadline:
+            member = r.hgetall(f"{topic_prefix}features:member:m-restart")  # type: ignore[assignment]
+            if float(member.get(b"member_views", b"0")) >= 21.0:
+                break
+            time.sleep(0.2)
         job: dict[bytes, bytes] = r.hgetall(f"{topic_prefix}features:job:j-hot")  # type: ignore[assignment]
         assert float(member[b"member_views"]) >= 21.0
         assert job[b"industry"] == b"software"
