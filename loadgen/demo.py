@@ -150,7 +150,7 @@ class Demo:
                 "AIG_MIN_ROWS": str(int(args.rate * args.train_window_s * 0.6)),
                 "AIG_CHECK_INTERVAL_S": "3",
                 "AIG_WINDOW_HOURS": str(args.train_window_s / 3600),
-                "AIG_COOLDOWN_S": "30",
+                "AIG_COOLDOWN_S": "20",
             },
         )
         self.feed = Feed(self.stack)
@@ -224,7 +224,7 @@ class Demo:
                  and a["status"] in {"failed", "refused"} and a["_seen"] >= inc["_seen"] - 1]
         return (steps[-1].get("reason") or steps[-1]["status"])[:60] if steps else "no automatic fix"
 
-    def calm(self, quiet_s: float = 15.0, timeout_s: float = 90.0) -> None:
+    def calm(self, quiet_s: float = 20.0, timeout_s: float = 120.0) -> None:
         """Wait until no incident or action has arrived for ``quiet_s``, so scenarios do not overlap."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

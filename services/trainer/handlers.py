@@ -30,9 +30,10 @@ class TrainerCommand:
     force: bool = False
     window_hours: float | None = None
     max_rows: int | None = None
+    since_ms: int | None = None  # learn only from interactions at or after this time (a detected change)
 
 
-TRAINER_PARAMS = frozenset({"force", "gated", "window_hours", "max_rows"})
+TRAINER_PARAMS = frozenset({"force", "gated", "window_hours", "max_rows", "since_ms"})
 # Who asked and why (the healer's action, the incident): carried for the audit trail, not acted on.
 CONTEXT_PARAMS = frozenset({"action_id", "fingerprint", "incident_type", "root_cause"})
 BOOLEANS = ("true", "false", "1", "0", "yes", "no")
@@ -61,6 +62,7 @@ def parse_command(value: Mapping[str, Any], target: str = "trainer") -> TrainerC
         force = "true"  # an ungated retrain publishes the candidate whatever the gate says
     window_hours = _positive(params, "window_hours", float)
     max_rows = _positive(params, "max_rows", int)
+    since_ms = _positive(params, "since_ms", int)
     return TrainerCommand(
         event_id=str(value["event_id"]),
         command=command,
@@ -69,6 +71,7 @@ def parse_command(value: Mapping[str, Any], target: str = "trainer") -> TrainerC
         force=force in ("true", "1", "yes"),
         window_hours=window_hours,
         max_rows=int(max_rows) if max_rows is not None else None,
+        since_ms=int(since_ms) if since_ms is not None else None,
     )
 
 

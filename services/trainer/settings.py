@@ -18,6 +18,9 @@ class TrainerSettings(CommonSettings):
     artifact_dir: Path = Field(default=REPO_ROOT / "var" / "models", description="volume shared with inference")
     window_hours: float = Field(default=72.0, gt=0, description="train on rows this recent (from the newest)")
     max_rows: int = Field(default=100_000, ge=100)
+    fresh_data_wait_s: float = Field(
+        default=120.0, ge=0, description="a retrain on data since a change waits this long for min_rows of it"
+    )
     min_rows: int = Field(default=1_000, ge=100, description="labelled rows needed before the first model")
     check_interval_s: float = Field(default=15.0, gt=0, description="how often to look for a first model")
     holdout_fraction: float = Field(default=0.2, gt=0, lt=0.9, description="newest share held out for the gate")

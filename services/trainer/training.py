@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -89,8 +90,23 @@ class Trainer:
     def retrain(self, cmd: TrainerCommand | None = None, reason: str = "") -> list[dict[str, Any]]:
         """Train a candidate on recent rows, gate it against the live model, register and announce it."""
         with self._lock:
-            rows = self.load_rows(cmd.window_hours if cmd else None, cmd.max_rows if cmd else None)
+            if cmd is not None and cmd.since_ms is not None:
+                rows = self._fresh_rows(cmd)
+            else:
+                rows = self.load_rows(cmd.window_hours if cmd else None, cmd.max_rows if cmd else None)
             return self._train_and_register(rows, cmd, reason or (cmd.reason if cmd else ""))
+
+    def _fresh_rows(self, cmd: TrainerCommand) -> list[LabelledRow]:
+        """Rows at or after ``cmd.since_ms``, waiting (bounded) until min_rows of them are labelled."""
+        assert cmd.since_ms is not None
+        since = datetime.fromtimestamp(cmd.since_ms / 1000, UTC)
+        deadline = time.monotonic() + self.settings.fresh_data_wait_s
+        while True:
+            rows = [r for r in self.load_rows(cmd.window_hours, cmd.max_rows) if r.ts >= since]
+            if len(rows) >= self.settings.min_rows or time.monotonic() >= deadline:
+                log.info("retraining on %d rows seen since %s", len(rows), since.isoformat())
+                return rows
+            time.sleep(2.0)
 
     def _train_and_register(
         self, rows: Sequence[LabelledRow], cmd: TrainerCommand | None, reason: str

@@ -70,6 +70,12 @@ def test_commands_for_the_trainer_are_parsed_and_checked() -> None:
         {**base, "command": "retrain", "target": "trainer", "params": {"gated": "false"}}
     )
     assert ungated is not None and ungated.force
+    fresh = handlers.parse_command(
+        {**base, "command": "retrain", "target": "trainer", "params": {"since_ms": "1700000000000"}}
+    )
+    assert fresh is not None and fresh.since_ms == 1_700_000_000_000
+    with pytest.raises(handlers.CommandError, match="since_ms must be a int"):
+        handlers.parse_command({**base, "command": "retrain", "target": "trainer", "params": {"since_ms": "soon"}})
 
 
 def test_rollback_restores_the_last_version_that_was_not_rolled_back() -> None:
