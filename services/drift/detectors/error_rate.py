@@ -23,7 +23,7 @@ from river.drift import ADWIN
 from river.drift.binary import DDM
 
 from services.drift.config import ErrorThresholds
-from services.drift.detectors.base import Signal
+from services.drift.detectors.base import Signal, confirm
 
 
 class ErrorRateDetector:
@@ -86,19 +86,7 @@ class ErrorRateDetector:
             if self.candidate is None:  # a pending candidate may be the change: keep it out
                 self._to_reference(old)
         fired = "ddm" if self._ddm.drift_detected else "adwin" if self._adwin.drift_detected else None
-        if fired and self.candidate is None:
-            self.candidate = (fired, self.monitored)
-        if self.candidate is None:
-            return None
-        detector, raised_at = self.candidate
-        if self._confirmed():
-            signal = self._signal(detector, raised_at)
-            self.changes += 1
-            self.reset()
-            return signal
-        if self.monitored - raised_at >= self.cfg.confirm_patience:
-            self.candidate = None
-        return None
+        return confirm(self, fired)
 
     def _confirmed(self) -> bool:
         """Two-proportion z-test of the recent window against the reference (both rates are estimates)."""

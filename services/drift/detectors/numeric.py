@@ -18,7 +18,7 @@ from statistics import NormalDist
 
 from services.drift.config import NumericThresholds
 from services.drift.detectors.adwin import AdwinChannel
-from services.drift.detectors.base import Signal, fmt
+from services.drift.detectors.base import Signal, confirm, fmt
 from services.drift.detectors.baseline import Baseline, RecentWindow, Welford
 from services.drift.detectors.page_hinkley import PageHinkleyChannel
 
@@ -114,19 +114,7 @@ class NumericDriftDetector:
             val = a if name == "page_hinkley_variance" else z
             if ch.update(val) and fired is None:
                 fired = name
-        if fired is not None and self.candidate is None:
-            self.candidate = (fired, self.monitored)
-        if self.candidate is None:
-            return None
-        detector, raised_at = self.candidate
-        if self._confirmed():
-            signal = self._signal(detector, raised_at)
-            self.changes += 1
-            self.reset()
-            return signal
-        if self.monitored - raised_at >= self.cfg.confirm_patience:
-            self.candidate = None  # the change did not persist: a spurious cut or a negligible shift
-        return None
+        return confirm(self, fired)
 
     def _effect(self) -> tuple[float, float]:
         return abs(self.recent.mean), self.recent.std
