@@ -7,8 +7,6 @@ the training rows and the registry it sees are only its own.
 from __future__ import annotations
 
 import json
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +23,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from bench.pipeline.harness import Proc, free_port
 from services.common.bus import EventProducer
 from services.common.db import migrate
 from services.common.events import header
@@ -73,32 +72,6 @@ def insert_rows(dsn: str, rows: list[LabelledRow]) -> None:
             "INSERT INTO labels (interaction_id, applied, ts) VALUES (%s, %s, %s)",
             [(r.interaction_id, r.label, r.ts + timedelta(minutes=5)) for r in rows],
         )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def tail(self, n: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-
-    def stop(self, timeout_s: float = 30.0) -> int:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(10)
-        return int(self.popen.returncode)
 
 
 @pytest.fixture
