@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,7 +223,9 @@ class StreamProcessor:
         self._want_paused = False
         self._paused_assignment: frozenset[tuple[str, int]] | None = None
         self._assignment: frozenset[tuple[str, int]] = frozenset()
-        self._joined = threading.Event()
+        self._joined = threading.Event()  # set while the consumer holds partitions
+        self._subscribed_at: float | None = None  # monotonic time of the subscription, None when not consuming
+        self._assignment_received = False  # an assignment (maybe empty) arrived since the subscription or revocation
         conf: dict[str, Any] = {
             "bootstrap.servers": settings.kafka_bootstrap,
             "group.id": group_id,
@@ -240,15 +243,31 @@ class StreamProcessor:
         self._logical: dict[str, str] = {}
         self.processed = 0
         self.dead_lettered = 0
+        _PROCESSORS.add(self)
 
     # ----------------------------------------------------------------- control
     @property
     def ready(self) -> bool:
-        """True once the consumer joined its group and got its partitions."""
+        """True while the consumer holds partitions: it joined its group and its assignment is not empty."""
         return self._joined.is_set()
 
     def wait_ready(self, timeout_s: float = 30.0) -> bool:
+        """Wait until the consumer holds partitions; False after ``timeout_s``."""
         return self._joined.wait(timeout_s)
+
+    def readiness(self) -> tuple[bool, str]:
+        """(ready, reason) for /ready: a consumer without partitions would sit idle while reporting ready."""
+        group = f"consumer group {self.group_id}"
+        topics = ", ".join(self.settings.topic(t) for t in self.inputs)
+        subscribed_at = self._subscribed_at
+        if subscribed_at is None:
+            return False, f"{group}: not consuming (yet) from {topics}"
+        if self.ready:
+            return True, f"{group}: holds {_describe_assignment(self._assignment)}"
+        if self._assignment_received:
+            return False, f"{group}: joined with no partition of {topics} assigned (more consumers than partitions?)"
+        waited = time.monotonic() - subscribed_at
+        return False, f"{group}: waiting for a partition assignment of {topics} ({waited:.0f} s since subscribing)"
 
     def pause(self) -> None:
         """Stop consuming (quarantine) without leaving the group; takes effect at the next poll."""
@@ -266,6 +285,8 @@ class StreamProcessor:
         """Run until ``stop`` is set; the batch in flight is finished and committed first."""
         consumer = Consumer(self._consumer_conf)
         self._consumer = consumer
+        self._assignment_received = False
+        self._subscribed_at = time.monotonic()
         consumer.subscribe(
             [self.settings.topic(t) for t in self.inputs],
             on_assign=self._on_assign,
@@ -300,6 +321,7 @@ class StreamProcessor:
             consumer.close()
             self._consumer = None
             self._joined.clear()
+            self._subscribed_at = None
 
     def _deliver(self, stop: threading.Event) -> None:
         """Wait for the batch's outputs; retry forever (bounded backoff) rather than commit unsent work."""
@@ -451,12 +473,20 @@ class StreamProcessor:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assignment = frozenset((p.topic, p.partition) for p in partitions)
         self._paused_assignment = None
-        self._joined.set()
-        log.info("partitions assigned: %s", sorted(self._assignment))
+        self._assignment_received = True
+        if self._assignment:
+            self._joined.set()
+            log.info("partitions assigned: %s", sorted(self._assignment))
+        else:
+            self._joined.clear()
+            log.warning("group %s assigned no partition of %s; not ready until it gets some",
+                        self.group_id, ", ".join(self.settings.topic(t) for t in self.inputs))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assignment = frozenset()
         self._paused_assignment = None
+        self._assignment_received = False
+        self._joined.clear()
         log.info("partitions revoked: %d", len(partitions))
 
     def _apply_pause(self, consumer: Consumer) -> None:
@@ -482,3 +512,31 @@ class StreamProcessor:
                 lag = pstats.get("consumer_lag", -1)
                 if part != "-1" and isinstance(lag, int) and lag >= 0:
                     metrics.CONSUMER_LAG.labels(self._service, logical, part).set(lag)
+
+
+# ----------------------------------------------------------------- readiness of the process's consumers
+_PROCESSORS: weakref.WeakSet[StreamProcessor] = weakref.WeakSet()
+
+
+def _describe_assignment(assignment: frozenset[tuple[str, int]]) -> str:
+    """``topic[0, 2], other[1]``: the partitions held, per topic."""
+    by_topic: dict[str, list[int]] = {}
+    for topic, partition in assignment:
+        by_topic.setdefault(topic, []).append(partition)
+    return ", ".join(f"{t}{sorted(ps)}" for t, ps in sorted(by_topic.items()))
+
+
+def consumers_readiness() -> tuple[bool, str]:
+    """(ready, reason) over every StreamProcessor of this process: a service is ready only when all hold partitions.
+
+    A service wires its consumers itself; this lets the shared runner's /ready cover each of them
+    (e.g. a command consumer next to the main one) without every service listing them.
+    """
+    processors = sorted(_PROCESSORS, key=lambda p: p.group_id)
+    if not processors:
+        return True, "no Kafka consumer in this process"
+    states = [p.readiness() for p in processors]
+    waiting = [reason for ok, reason in states if not ok]
+    if waiting:
+        return False, "; ".join(waiting)
+    return True, "; ".join(reason for _, reason in states)

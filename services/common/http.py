@@ -16,13 +16,43 @@ from services.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
-ReadyChecks = Mapping[str, Callable[[], bool]]
+CheckResult = bool | tuple[bool, str]  # a check answers ready or not, optionally with the reason
+ReadyChecks = Mapping[str, Callable[[], CheckResult]]
+
+
+def run_check(check: Callable[[], CheckResult]) -> tuple[bool, str]:
+    """(ok, reason) of one readiness check; a check that raises is not ready, with the error as the reason."""
+    try:
+        result = check()
+    except Exception as exc:
+        log.debug("ready check failed: %s: %s", type(exc).__name__, exc)
+        return False, f"check failed: {type(exc).__name__}: {exc}"
+    if isinstance(result, tuple):
+        ok, reason = result
+        return bool(ok), str(reason)
+    return bool(result), "ok" if result else "not ready"
+
+
+def readiness_body(checks: ReadyChecks) -> tuple[bool, dict[str, object]]:
+    """The /ready answer: overall state, each check's state and the reason for it (why not, or what it holds)."""
+    results = {name: run_check(check) for name, check in checks.items()}
+    ok = all(state for state, _ in results.values())
+    body: dict[str, object] = {
+        "ready": ok,
+        "checks": {name: state for name, (state, _) in results.items()},
+        "reasons": {name: reason for name, (_, reason) in results.items()},
+    }
+    return ok, body
 
 
 def create_app(settings: CommonSettings, ready_checks: ReadyChecks | None = None, **fastapi_kwargs: object) -> FastAPI:
-    """A FastAPI app with the three standard endpoints; services add their own routes to it."""
-    checks = dict(ready_checks or {})
+    """A FastAPI app with the three standard endpoints; services add their own routes to it.
+
+    The checks live in ``app.state.ready_checks`` (a dict) so the runner can add the Kafka consumers' check.
+    """
+    checks: dict[str, Callable[[], CheckResult]] = dict(ready_checks or {})
     app = FastAPI(title=f"autoinfraguard {settings.service_name}", **fastapi_kwargs)  # type: ignore[arg-type]
+    app.state.ready_checks = checks
     started = time.time()
 
     @app.get("/health")
@@ -31,21 +61,23 @@ def create_app(settings: CommonSettings, ready_checks: ReadyChecks | None = None
 
     @app.get("/ready")
     def ready() -> JSONResponse:
-        results: dict[str, bool] = {}
-        for name, check in checks.items():
-            try:
-                results[name] = bool(check())
-            except Exception as exc:
-                log.debug("ready check %s failed: %s", name, exc)
-                results[name] = False
-        ok = all(results.values())
-        return JSONResponse({"ready": ok, "checks": results}, status_code=200 if ok else 503)
+        ok, body = readiness_body(checks)
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics")
     def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def add_ready_check(app: FastAPI, name: str, check: Callable[[], CheckResult]) -> bool:
+    """Add a readiness check to an app made by :func:`create_app`; False when it has one of that name already."""
+    checks = getattr(app.state, "ready_checks", None)
+    if checks is None or name in checks:
+        return False
+    checks[name] = check
+    return True
 
 
 class HttpServer:

@@ -12,10 +12,11 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from fastapi import FastAPI
 
-from services.common.http import ReadyChecks, create_app, serve_in_thread
+from services.common.bus import consumers_readiness
+from services.common.http import ReadyChecks, add_ready_check, create_app, serve_in_thread
 from services.common.logs import setup_logging
 from services.common.settings import CommonSettings
-from services.common.topics import ensure_topics
+from services.common.topics import TopicError, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,14 @@ def kafka_check(settings: CommonSettings) -> Callable[[], object]:
     return check
 
 
+def prepare_topics(settings: CommonSettings) -> list[str]:
+    """Create the catalogue topics and wait until the broker serves them, so no consumer subscribes to a missing one."""
+    try:
+        return ensure_topics(settings, timeout_s=settings.dependency_timeout_s)
+    except TopicError as exc:
+        raise DependencyError(str(exc)) from exc
+
+
 def install_signal_handlers(stop: threading.Event) -> None:
     def on_signal(signum: int, _frame: object) -> None:
         log.info("received %s, stopping after the batch in flight", signal.Signals(signum).name)
@@ -69,7 +78,10 @@ def run_service(
     app: FastAPI | None = None,
     create_topics: bool = True,
 ) -> int:
-    """Run a service until SIGTERM/SIGINT; returns the process exit code."""
+    """Run a service until SIGTERM/SIGINT; returns the process exit code.
+
+    /ready also requires every Kafka consumer of the process to hold partitions (check ``kafka_assignment``).
+    """
     kafka_logs = setup_logging(settings)
     stop = threading.Event()
     install_signal_handlers(stop)
@@ -77,9 +89,11 @@ def run_service(
     try:
         wait_for("Kafka", kafka_check(settings), settings.dependency_timeout_s, stop)
         if create_topics:
-            ensure_topics(settings)
+            prepare_topics(settings)
         if settings.http_port:
-            server = serve_in_thread(app or create_app(settings, ready_checks), settings)
+            http_app = app or create_app(settings, ready_checks)
+            add_ready_check(http_app, "kafka_assignment", consumers_readiness)
+            server = serve_in_thread(http_app, settings)
             log.info("serving HTTP on %s:%d", settings.http_host, server.port)
         log.info("%s started", settings.service_name)
         main(stop)

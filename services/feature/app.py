@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from mode.utils.times import want_seconds
 
 from services.common.bus import EventProducer
 from services.common.codec import AvroCodec, CodecError, codec_for
 from services.common.events import header, now_ms
+from services.common.topics import KafkaTopic
 from services.feature import handlers, metrics
+from services.feature.readiness import WorkerReadiness
 from services.feature.settings import FeatureSettings
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,8 @@ class FeatureApp:
     job_views: Any
     by_member: Any  # the agents, for agent.test_context()
     by_job: Any
+    source: Any  # the faust topics: interactions.valid and the internal repartition topic
+    by_job_topic: Any
 
 
 class OnlineStore:
@@ -172,4 +177,61 @@ def build(settings: FeatureSettings, *, codec: AvroCodec | None = None,
             metrics.MEMBER_VIEWS.set(value["member_views"])
             yield fv
 
-    return FeatureApp(app, member_views, job_views, by_member, by_job)
+    return FeatureApp(app, member_views, job_views, by_member, by_job, source, by_job_topic)
+
+
+def _kafka_topic(app: faust.App, topic: Any, name: str) -> KafkaTopic:
+    """``name`` as faust's Topic.declare would create it: same partitions, replicas, cleanup and retention."""
+    config: dict[str, str] = {}
+    cleanup = [flag for flag, on in (("compact", topic.compacting), ("delete", topic.deleting)) if on]
+    if cleanup:
+        config["cleanup.policy"] = ",".join(cleanup)
+    if topic.retention:
+        config["retention.ms"] = str(int(want_seconds(topic.retention) * 1000))
+    config.update({key: str(value) for key, value in (topic.config or {}).items()})
+    return KafkaTopic(
+        name,
+        partitions=topic.partitions or app.conf.topic_partitions,
+        replication_factor=topic.replicas or app.conf.topic_replication_factor,
+        config=config,
+    )
+
+
+def internal_topics(fa: FeatureApp) -> list[KafkaTopic]:
+    """The topics faust declares by itself: the repartition topic, the table changelogs and the leader topic.
+
+    Faust creates them only while it starts, moments before it subscribes; created here first (and
+    waited for), the consumer's first metadata answer already lists them. Taken from the app's own
+    topic objects, so names, partition counts and configs are the ones faust expects.
+    """
+    app = fa.app
+    topics = [fa.by_job_topic, *(table.changelog_topic for table in app.tables.values())]
+    if not app.conf.topic_disable_leader:
+        leader: Any = app._leader_assignor
+        topics.append(leader._leader_topic)  # faust's leader election topic, one partition
+    return [_kafka_topic(app, topic, name) for topic in topics for name in topic.topics]
+
+
+def consumed_topics(fa: FeatureApp) -> list[str]:
+    """Topics of which a working worker holds partitions: its input, the repartition topic, the changelogs."""
+    tables = [table.changelog_topic for table in fa.app.tables.values()]
+    return [name for topic in (fa.source, fa.by_job_topic, *tables) for name in topic.topics]
+
+
+def watch_readiness(fa: FeatureApp, interval_s: float = 0.5) -> WorkerReadiness:
+    """A WorkerReadiness kept current by a timer on the worker's loop and reset at once when partitions go.
+
+    Faust starts timers after the first table recovery, so until then it reports "starting".
+    """
+    readiness = WorkerReadiness(fa.app, [fa.by_member, fa.by_job], consumed_topics(fa))
+
+    @fa.app.timer(interval_s)
+    async def refresh_readiness() -> None:
+        readiness.refresh()
+
+    async def on_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+        readiness.mark_not_ready("faust worker rebalancing: partitions revoked")
+
+    revoked: Any = fa.app.on_partitions_revoked  # mode's handler type does not check with mypy
+    revoked.connect(on_revoked)
+    return readiness

@@ -8,6 +8,7 @@ import json
 import pkgutil
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -63,6 +64,8 @@ def test_bus_panels_show_a_running_service(
 ) -> None:
     settings = make_settings()
     producer = EventProducer(settings)
+    with socket.socket() as sock:  # Prometheus scrapes the default ports only: the relay must get 8001
+        assert sock.connect_ex(("127.0.0.1", 8001)) != 0, "port 8001 is taken (a running demo?): stop it first"
     env = {**settings_env, "AIG_HTTP_PORT": "8001", "AIG_SERVICE_NAME": "relay-dash", "AIG_LOG_TO_KAFKA": "false",
            "AIG_DELAY_MS": "1"}
     relay = subprocess.Popen([sys.executable, "-m", "tests.support.relay"], cwd=REPO_ROOT, env=env,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,34 +16,12 @@ from typing import Any
 import psycopg
 import pytest
 import redis
+from feature_itest_support import send_interactions, start_feature_worker, vector_for
 
 from services.common.bus import EventProducer
 from services.common.events import now_ms
-from services.common.settings import REPO_ROOT, CommonSettings
+from services.common.settings import CommonSettings
 from tests.support.kafka import interaction, read_topic
-
-
-def _start(env: dict[str, str], data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**env, "AIG_DATA_DIR": str(data_dir), "AIG_WEB_PORT": "0", "AIG_LOG_TO_KAFKA": "false",
-           "AIG_COMMIT_INTERVAL_S": "0.5"}
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "services.feature"], cwd=REPO_ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
-
-
-def _send(settings: CommonSettings, events: list[dict[str, Any]]) -> None:
-    producer = EventProducer(settings)
-    for e in events:
-        producer.produce("interactions.valid", e, key=e["member_id"])
-    producer.flush()
-
-
-def _vector_for(settings: CommonSettings, interaction_id: str, timeout_s: float) -> dict[str, Any]:
-    found = read_topic(settings, "features", timeout_s=timeout_s,
-                       until=lambda rows: any(r["interaction_id"] == interaction_id for r in rows))
-    match = [r for r in found if r["interaction_id"] == interaction_id]
-    assert match, f"no FeatureVector for {interaction_id} within {timeout_s} s"
-    return match[-1]
 
 
 @pytest.mark.timeout(300)
@@ -53,22 +30,22 @@ def test_windowed_counts_survive_sigkill(settings_env: dict[str, str], topic_pre
     settings = CommonSettings(topic_prefix=topic_prefix, log_to_kafka=False)
     env = {**settings_env, "AIG_REDIS_KEY_PREFIX": f"{topic_prefix}features:"}
     log = tmp_path / "feature.log"
-    worker = _start(env, tmp_path / "data-1", log)
+    worker = start_feature_worker(env, tmp_path / "data-1", log)
     try:
         base = now_ms()
         first = [{**interaction(i), "member_id": "m-restart", "job_id": "j-hot", "ts": base + i} for i in range(20)]
-        _send(settings, first)
-        vec = _vector_for(settings, first[-1]["event_id"], timeout_s=90)
+        send_interactions(settings, first)
+        vec = vector_for(settings, first[-1]["event_id"], timeout_s=90)
         assert vec["numeric"]["member_views"] == 20.0
         assert vec["numeric"]["job_views"] == 20.0
         time.sleep(2.0)  # a couple of commit intervals: a kill now loses no table update
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
 
-        worker = _start(env, tmp_path / "data-2", log)
+        worker = start_feature_worker(env, tmp_path / "data-2", log)
         later = {**interaction(99), "member_id": "m-restart", "job_id": "j-hot", "ts": base + 1000}
-        _send(settings, [later])
-        vec = _vector_for(settings, later["event_id"], timeout_s=120)
+        send_interactions(settings, [later])
+        vec = vector_for(settings, later["event_id"], timeout_s=120)
         # at-least-once: a replay may count an event twice, but the state never restarts at zero
         assert vec["numeric"]["member_views"] >= 21.0, vec["numeric"]
         assert vec["numeric"]["job_views"] >= 21.0, vec["numeric"]
@@ -110,7 +87,7 @@ def test_windowed_counts_survive_sigkill(settings_env: dict[str, str], topic_pre
 def test_undecodable_input_is_dead_lettered_and_labels_are_stored(settings_env: dict[str, str], topic_prefix: str,
                                                                  tmp_path: Path, pg_dsn: str) -> None:
     settings = CommonSettings(topic_prefix=topic_prefix, log_to_kafka=False)
-    worker = _start(settings_env, tmp_path / "data", tmp_path / "feature.log")
+    worker = start_feature_worker(settings_env, tmp_path / "data", tmp_path / "feature.log")
     try:
         producer = EventProducer(settings)
         producer.produce_raw("interactions.valid", b"\x00garbage, not avro at all", "m1")

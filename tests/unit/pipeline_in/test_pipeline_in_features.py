@@ -92,3 +92,39 @@ def test_offline_rows() -> None:
     assert numeric["salary_k"] == 120.0 and categorical["seniority"] == "senior"
     row = handlers.label_row({"interaction_id": "e-1", "applied": True, "ts": 1_700_000_005_000})
     assert row[0] == "e-1" and row[1] is True and row[2].timestamp() == 1_700_000_005
+
+
+def test_faust_internal_topics_are_declared_as_faust_would(tmp_path: Path) -> None:
+    from services.feature.app import build, consumed_topics, internal_topics
+    from services.feature.settings import FeatureSettings
+
+    settings = FeatureSettings(topic_prefix="p.", data_dir=tmp_path, store="memory://", log_to_kafka=False)
+    fa = build(settings)
+    topics = {t.name: t for t in internal_topics(fa)}
+    assert set(topics) == {"p.aig-feature-by-job", "p.aig-feature-member-views-changelog",
+                           "p.aig-feature-job-views-changelog", "p.aig-feature-__assignor-__leader"}
+    assert topics["p.aig-feature-by-job"].partitions == 3 and topics["p.aig-feature-by-job"].config == {}
+    assert topics["p.aig-feature-__assignor-__leader"].partitions == 1
+    for table in ("member-views", "job-views"):
+        changelog = topics[f"p.aig-feature-{table}-changelog"]
+        assert changelog.partitions == 3 and changelog.config == {"cleanup.policy": "compact"}
+    # The same names faust itself reads: input, repartition and changelog topics.
+    assert consumed_topics(fa) == ["p.interactions.valid", "p.aig-feature-by-job",
+                                   "p.aig-feature-member-views-changelog", "p.aig-feature-job-views-changelog"]
+
+
+def test_worker_is_ready_only_when_running_recovered_and_holding_every_topic() -> None:
+    from services.feature.readiness import WorkerState, assess
+
+    required = ["in", "by-job", "changelog"]
+    held = {"in": 3, "by-job": 3, "changelog": 3}
+    agents = {"by_member": True, "by_job": True}
+    assert assess(WorkerState(False, False, agents, held), required) == (
+        True, "faust worker holds partitions of in: 3, by-job: 3, changelog: 3")
+    assert assess(WorkerState(True, False, agents, held), required) == (False, "faust worker rebalancing")
+    assert assess(WorkerState(False, True, agents, held), required)[1].startswith("faust worker recovering")
+    assert assess(WorkerState(False, False, {**agents, "by_job": False}, held), required) == (
+        False, "faust agents not running: by_job")
+    # The startup race: the repartition topic missing from the assignment.
+    assert assess(WorkerState(False, False, agents, {"in": 3, "changelog": 3}), required) == (
+        False, "faust worker holds no partition of by-job")
