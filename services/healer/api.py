@@ -1,14 +1,25 @@
-"""HTTP: the incident list and each incident's postmortem, on the common app (/health /ready /metrics)."""
+"""HTTP: the incident list, each incident's postmortem, and a human closing an escalated incident,
+on the common app (/health /ready /metrics)."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, HTTPException, Query
+from collections.abc import Callable
+
+from fastapi import Body, FastAPI, HTTPException, Query
 from fastapi.responses import PlainTextResponse
 
 from services.healer.audit import Auditor
 
+# incident id, note -> resolved, unknown, not_escalated or busy
+Resolve = Callable[[str, str], str]
+_REFUSED = {
+    "unknown": (404, "no incident {id!r}"),
+    "not_escalated": (409, "incident {id!r} is not escalated to a human (being healed, or already closed)"),
+    "busy": (409, "incident {id!r}: another episode of its fingerprint is being decided; try again"),
+}
 
-def add_routes(app: FastAPI, auditor: Auditor) -> FastAPI:
+
+def add_routes(app: FastAPI, auditor: Auditor, resolve: Resolve | None = None) -> FastAPI:
     @app.get("/incidents")
     def incidents(
         limit: int = Query(100, ge=1, le=1000), status: str | None = Query(None, max_length=32)
@@ -21,5 +32,17 @@ def add_routes(app: FastAPI, auditor: Auditor) -> FastAPI:
         if text is None:
             raise HTTPException(status_code=404, detail=f"no incident {incident_id!r}")
         return text
+
+    if resolve is not None:
+        @app.post("/incidents/{incident_id}/resolve")
+        def resolve_incident(
+            incident_id: str, note: str = Body("", embed=True, max_length=2000)
+        ) -> dict[str, str]:
+            """A human dealt with an escalated incident: the next report of its problem starts a new episode."""
+            outcome = resolve(incident_id, note)
+            if outcome in _REFUSED:
+                code, message = _REFUSED[outcome]
+                raise HTTPException(status_code=code, detail=message.format(id=incident_id))
+            return {"incident_id": incident_id, "status": outcome}
 
     return app

@@ -10,14 +10,18 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from services.common.events import derived_id, header
-from services.healer.handlers import IncidentView
+from services.healer.handlers import EpisodeStatus, IncidentView
 from services.healer.metrics import AUDIT_FAILURES, DECISIONS
 
 log = logging.getLogger(__name__)
 
+# The status of one HealingAction: ``updated`` records a new report of a problem whose episode is open.
+ActionStatus = Literal[
+    "planned", "executed", "succeeded", "failed", "refused", "dry_run", "escalated", "resolved", "updated"
+]
 
 
 def ts(ms: int | None) -> datetime | None:
@@ -30,7 +34,7 @@ def action_event(
     action_id: str,
     action: str,
     target: str,
-    status: str,
+    status: ActionStatus,
     *,
     attempt: int = 1,
     dry_run: bool = False,
@@ -162,6 +166,15 @@ class Auditor:
             (inc.count, ts(inc.last_seen), inc.incident_id),
         )
 
+    def merge(self, open_incident_id: str, inc: IncidentView, first: bool) -> None:
+        """Another incident of the problem an open episode owns: its reports add to the open incident's count
+        (once per reported incident) and move its last_seen."""
+        self._exec(
+            "incidents",
+            """UPDATE incidents SET count = count + %s, last_seen = GREATEST(last_seen, %s) WHERE incident_id = %s""",
+            (inc.count if first else 0, ts(inc.last_seen), open_incident_id),
+        )
+
     def action(self, event: dict[str, Any]) -> None:
         self.publish("actions", event, event["incident_id"])
         DECISIONS.labels(event["action"], event["status"]).inc()
@@ -197,7 +210,7 @@ class Auditor:
             ),
         )
 
-    def close(self, incident_id: str, status: str, closed_ms: int, ttd: int | None, ttr: int | None) -> None:
+    def close(self, incident_id: str, status: EpisodeStatus, closed_ms: int, ttd: int | None, ttr: int | None) -> None:
         self._exec(
             "incidents",
             """UPDATE incidents SET status = %s, resolved_at = %s, time_to_detect_ms = %s, time_to_recover_ms = %s
@@ -227,6 +240,10 @@ class Auditor:
                 f"SELECT {cols} FROM incidents WHERE status = %s ORDER BY received_at DESC LIMIT %s", (status, limit)
             )
         return self._rows(f"SELECT {cols} FROM incidents ORDER BY received_at DESC LIMIT %s", (limit,))
+
+    def incident_row(self, incident_id: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM incidents WHERE incident_id = %s", (incident_id,))
+        return rows[0] if rows else None
 
     def postmortem(self, incident_id: str) -> str | None:
         rows = self._rows("SELECT * FROM incidents WHERE incident_id = %s", (incident_id,))

@@ -1,7 +1,9 @@
 """The healing loop: decide (pure), then act, verify, learn and audit each rung of the ladder.
 
 One episode per fingerprint at a time across every replica (Redis lock + shared state); an
-episode runs on a worker thread so a slow verification never delays other incidents.
+episode runs on a worker thread so a slow verification never delays other incidents. While an
+episode is open (acting, or escalated to a human) new reports of its problem are recorded on it
+as updates; once it is resolved, a fresh report starts a new episode.
 """
 
 from __future__ import annotations
@@ -9,20 +11,24 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from services.common.events import derived_id, now_ms
 from services.healer.actions.base import ActionContext, ActionResult, TargetMissing
 from services.healer.actions.registry import get_action
 from services.healer.alerts import Alerter, incident_alert
-from services.healer.audit import Auditor, action_event
+from services.healer.audit import ActionStatus, Auditor, action_event
 from services.healer.handlers import (
     HUMAN,
     BadIncident,
     Decision,
+    EpisodeStatus,
     FingerprintState,
     IncidentView,
     PlannedStep,
@@ -32,12 +38,14 @@ from services.healer.handlers import (
 from services.healer.learning import RedisStats, thompson_order
 from services.healer.metrics import DETECTION, INCIDENTS, RECOVERY
 from services.healer.policy import Policy
-from services.healer.safety import SafetyStore, backoff_delay
+from services.healer.safety import CooldownHolder, SafetyStore, backoff_delay
 from services.healer.settings import HealerSettings
-from services.healer.verify import Verifier, VerifyResult
+from services.healer.verify import ANSWERED_VERIFICATIONS, Verifier, VerifyResult
 
 log = logging.getLogger(__name__)
 
+ABSORBED = frozenset({"update", "duplicate"})  # decisions that start no episode
+HumanResolution = Literal["resolved", "unknown", "not_escalated", "busy"]
 
 
 def _bad_view(value: dict[str, Any]) -> IncidentView:
@@ -59,6 +67,26 @@ def _bad_view(value: dict[str, Any]) -> IncidentView:
         last_seen=0,
         ts=0,
     )
+
+
+def _row_view(row: dict[str, Any]) -> IncidentView:
+    """An incident audit row as the view the audit helpers take."""
+    first_seen = row["first_seen"]
+    first_ms = int(first_seen.timestamp() * 1000) if isinstance(first_seen, datetime) else int(first_seen or 0)
+    return IncidentView(
+        event_id=str(row["event_id"]), incident_id=str(row["incident_id"]), fingerprint=str(row["fingerprint"]),
+        type=str(row["type"]), root_cause=row.get("root_cause"), service=str(row["service"]),
+        target=row.get("target"), severity=str(row.get("severity") or "warning"), summary=str(row.get("summary") or ""),
+        explanation=str(row.get("explanation") or ""), count=int(row.get("count") or 1), first_seen=first_ms,
+        last_seen=first_ms, ts=first_ms,
+    )
+
+
+def _why_human(attempts: int, last_failure: str) -> str:
+    """Why a human gets the incident, with the last thing that went wrong (e.g. the gate's reason)."""
+    if not attempts:
+        return "the policy hands this to a human"
+    return f"{attempts} attempt(s) did not fix it" + (f"; last: {last_failure}" if last_failure else "")
 
 
 class Healer:
@@ -92,6 +120,33 @@ class Healer:
         self._lock = threading.Lock()
         self.allowed = set(settings.allowed_services) | set(settings.allowed_containers)
 
+    # -- a human closes an escalated episode -----------------------------------------------------
+    def resolve_by_human(self, incident_id: str, note: str = "") -> HumanResolution:
+        """Close an escalated incident a human has dealt with, so the next report of its problem starts a
+        new episode instead of updating this one."""
+        row = self.auditor.incident_row(incident_id)
+        if row is None:
+            return "unknown"
+        if row["status"] != "escalated":
+            return "not_escalated"
+        fingerprint = str(row["fingerprint"])
+        token = self.safety.acquire_lock(fingerprint, self.settings.lock_ttl_s)
+        if token is None:
+            return "busy"
+        try:
+            closed = now_ms()
+            state = self.safety.get_state(fingerprint)
+            if state is None or state.incident_id == incident_id:
+                self.safety.set_state(fingerprint, FingerprintState(incident_id, "resolved", closed))
+            inc = _row_view(row)
+            ttr = closed - inc.first_seen
+            self._audit(inc, derived_id("resolved-by-human", incident_id), "none", HUMAN, "resolved",
+                        reason=f"resolved by a human{': ' + note if note else ''}", time_to_recover_ms=ttr)
+            self.auditor.close(incident_id, "resolved", closed, row.get("time_to_detect_ms"), ttr)
+        finally:
+            self.safety.release_lock(fingerprint, token)
+        return "resolved"
+
     # -- input ---------------------------------------------------------------------------------
     def on_model_event(self, value: dict[str, Any]) -> None:
         self.safety.note_model_event(value, now_ms())
@@ -105,15 +160,16 @@ class Healer:
             return self._refuse_bad(value, str(exc))
         self.safety.note_seen(inc.fingerprint, inc.last_seen)
         decision = self._decide(inc)
-        if decision.kind == "duplicate":
-            return self._duplicate(inc, decision)
-        token = self.safety.acquire_lock(inc.fingerprint, self.settings.lock_ttl_s)
-        if token is None:
-            return self._duplicate(inc, Decision("duplicate", "another replica owns this fingerprint"))
+        if decision.kind in ABSORBED:
+            return self._absorb(inc, decision)
+        acquired = self._acquire(inc)
+        if isinstance(acquired, Decision):
+            return self._absorb(inc, acquired)
+        token, handed_over = acquired, False
         try:
             decision = self._decide(inc)  # again under the lock: another replica may have just finished
-            if decision.kind == "duplicate":
-                return self._duplicate(inc, decision)
+            if decision.kind in ABSORBED:
+                return self._absorb(inc, decision)
             INCIDENTS.labels(decision.kind).inc()
             DETECTION.labels(inc.type).observe(max(0, received - inc.first_seen) / 1000)
             self.auditor.incident(inc, received, decision.policy_version)
@@ -122,9 +178,10 @@ class Healer:
                 return decision
             self.safety.set_state(inc.fingerprint, FingerprintState(inc.incident_id, "acting", now_ms()),
                                   ttl_s=self.settings.lock_ttl_s)
-        except BaseException:
-            self.safety.release_lock(inc.fingerprint, token)
-            raise
+            handed_over = True
+        finally:
+            if not handed_over:
+                self.safety.release_lock(inc.fingerprint, token)
         run = partial(self._episode, inc, decision, token, received)
         if self.synchronous:
             run()
@@ -134,6 +191,24 @@ class Healer:
                 self._futures.add(fut)
             fut.add_done_callback(self._done)
         return decision
+
+    def _acquire(self, inc: IncidentView) -> str | Decision:
+        """The fingerprint's lock token, or what to make of the incident while another replica holds it.
+
+        The holder is deciding (milliseconds) or has opened an episode: wait a moment for either, so a
+        concurrent report is recorded on that episode instead of being lost between the two replicas.
+        """
+        deadline = time.monotonic() + self.settings.lock_wait_s
+        while True:
+            token = self.safety.acquire_lock(inc.fingerprint, self.settings.lock_ttl_s)
+            if token is not None:
+                return token
+            decision = self._decide(inc)
+            if decision.kind in ABSORBED:
+                return decision
+            if time.monotonic() >= deadline or self.stop.wait(0.05):
+                return Decision("duplicate", "another replica owns this fingerprint",
+                                policy_version=self.policy.version)
 
     def _done(self, fut: Future[None]) -> None:
         with self._lock:
@@ -164,7 +239,8 @@ class Healer:
         )
 
     # -- decisions without an episode ----------------------------------------------------------
-    def _audit(self, inc: IncidentView, action_id: str, action: str, target: str, status: str, **kw: Any) -> None:
+    def _audit(self, inc: IncidentView, action_id: str, action: str, target: str, status: ActionStatus,
+               **kw: Any) -> None:
         self.auditor.action(action_event(self.settings.service_name, inc, action_id, action, target, status, **kw))
 
     def _refuse_bad(self, value: dict[str, Any], reason: str) -> Decision:
@@ -174,9 +250,13 @@ class Healer:
         self._audit(inc, derived_id("refusal", inc.event_id), "none", inc.service, "refused", reason=reason)
         return Decision("refuse", reason)
 
-    def _duplicate(self, inc: IncidentView, decision: Decision) -> Decision:
-        INCIDENTS.labels("duplicate").inc()
+    def _absorb(self, inc: IncidentView, decision: Decision) -> Decision:
+        """A report that starts no ladder: recorded on the open episode it updates, or counted as a duplicate."""
+        INCIDENTS.labels(decision.kind).inc()
         self.safety.count_duplicate(inc.fingerprint)
+        if decision.kind == "update" and decision.episode is not None:
+            self._update(inc, decision, decision.episode)
+            return decision
         self.auditor.sighting(inc)
         if decision.recurrence and self.safety.r.set(
             self.safety.key("recurrence", inc.fingerprint), inc.incident_id, nx=True,
@@ -187,8 +267,28 @@ class Healer:
                         reason=decision.reason)
         return decision
 
+    def _update(self, inc: IncidentView, decision: Decision, episode: FingerprintState) -> None:
+        """Record a new report of the problem on the open incident: its count and last_seen in the audit rows,
+        and an ``updated`` action on `actions` (repeats of one report at most every update_interval_s)."""
+        if inc.incident_id == episode.incident_id:
+            self.auditor.sighting(inc)
+        else:
+            first = self.safety.first_merge(episode.incident_id, inc.incident_id)
+            self.auditor.merge(episode.incident_id, inc, first)
+        if not self.safety.update_due(episode.incident_id, inc.incident_id, self.settings.update_interval_s):
+            return
+        seen = datetime.fromtimestamp(inc.last_seen / 1000, UTC).isoformat(timespec="seconds")
+        self._audit(
+            replace(inc, incident_id=episode.incident_id), derived_id("update", inc.event_id), "none", inc.service,
+            "updated",
+            reason=f"reported again as incident {inc.incident_id} ({inc.count} time(s), last seen {seen}); "
+                   f"{decision.reason}, so no new action",
+            detail={"reported_incident_id": inc.incident_id, "count": str(inc.count),
+                    "last_seen_ms": str(inc.last_seen), "episode_status": episode.status},
+        )
+
     def _finish_without_action(self, inc: IncidentView, decision: Decision) -> None:
-        status = "refused" if decision.kind == "refuse" else "ignored"
+        status: EpisodeStatus = "refused" if decision.kind == "refuse" else "ignored"
         for r in decision.refusals or ():
             self._audit(inc, derived_id(f"refusal:{r.action}:{r.target}", inc.event_id), r.action, r.target,
                         "refused", reason=r.reason)
@@ -203,7 +303,7 @@ class Healer:
 
     # -- the episode ---------------------------------------------------------------------------
     def _episode(self, inc: IncidentView, decision: Decision, token: str, received_ms: int) -> None:
-        final = "escalated"
+        final: EpisodeStatus = "escalated"
         try:
             final = self._climb(inc, decision, received_ms, token)
         except Exception as exc:
@@ -216,7 +316,7 @@ class Healer:
                 self.safety.set_state(inc.fingerprint, FingerprintState(inc.incident_id, final, now_ms()))
             self.safety.release_lock(inc.fingerprint, token)
 
-    def _climb(self, inc: IncidentView, decision: Decision, received_ms: int, token: str) -> str:
+    def _climb(self, inc: IncidentView, decision: Decision, received_ms: int, token: str) -> EpisodeStatus:
         s = self.settings
         ttd = received_ms - inc.first_seen
         for r in decision.refusals:
@@ -230,6 +330,7 @@ class Healer:
             self.alerter.send(subject, text)
         cooled: set[tuple[str, str]] = set()
         attempt = 0
+        last_failure = ""
         for step in decision.plan:
             if self.stop.is_set():
                 return "acting"
@@ -237,21 +338,13 @@ class Healer:
             self.safety.set_state(inc.fingerprint, FingerprintState(inc.incident_id, "acting", now_ms()),
                                   ttl_s=s.lock_ttl_s)
             if step.action == "alert":
-                why = f"{attempt} attempt(s) did not fix it" if attempt else "the policy hands this to a human"
-                return self._escalate(inc, decision, why, received_ms, step)
+                return self._escalate(inc, decision, _why_human(attempt, last_failure), received_ms, step)
             attempt += 1
             action_id = derived_id(f"action:{attempt}:{step.action}:{step.target}", inc.incident_id)
             if (step.target, step.action) not in cooled:
-                if not self.safety.take_cooldown(step.target, step.action, s.cooldown_s):
-                    left_ms = self.safety.cooldown_left_ms(step.target, step.action)
-                    self._audit(inc, action_id, step.action, step.target, "refused", attempt=attempt,
-                                reason=f"cooldown: {step.action} on {step.target} ran recently "
-                                       f"({left_ms / 1000:.0f} s left); verifying that run instead")
-                    # The same action on the same target just ran (often for a sibling incident, e.g. a
-                    # retrain for drift on another feature): if its effect fixes this one too, we are done.
-                    ran_ms = now_ms() - int(s.cooldown_s * 1000 - left_ms)
-                    vr = self.verifier.verify(inc, step, ran_ms)
-                    if vr.ok:
+                if not self._take_cooldown(inc, step, action_id):
+                    vr, last_failure = self._in_cooldown(inc, step, action_id, attempt)
+                    if vr is not None and vr.ok:
                         return self._resolved(inc, decision, step, action_id, attempt, ttd, vr, {})
                     continue
                 cooled.add((step.target, step.action))
@@ -264,27 +357,66 @@ class Healer:
             started = now_ms()
             result = self._execute(inc, step, action_id, attempt)
             if result is None:  # refused: the target does not exist
+                last_failure = f"{step.action} on {step.target} was refused: the target does not exist"
                 continue
             if not result.ok:
-                self._outcome(inc, step, action_id, False, result.error or "the action failed", started, now_ms())
+                last_failure = result.error or "the action failed"
+                self._outcome(inc, step, action_id, False, last_failure, started, now_ms())
                 self._audit(inc, action_id, step.action, step.target, "failed", attempt=attempt,
                             reason=result.error, detail=result.detail)
                 self._backoff(attempt)
                 continue
-            vr = self.verifier.verify(inc, step, started)
+            vr = self.verifier.verify(inc, step, started, result.command_id)
             self._outcome(inc, step, action_id, vr.ok, vr.detail, started, vr.verified_ms)
             if vr.ok:
                 return self._resolved(inc, decision, step, action_id, attempt, ttd, vr, result.detail)
+            last_failure = vr.detail
             self._audit(inc, action_id, step.action, step.target, "failed", attempt=attempt, reason=vr.detail,
-                        detail=result.detail)
+                        detail={**result.detail, **vr.evidence})
             self._backoff(attempt)
-        return self._escalate(inc, decision, f"{attempt} attempt(s) did not fix it", received_ms)
+        return self._escalate(inc, decision, _why_human(attempt, last_failure), received_ms)
+
+    def _take_cooldown(self, inc: IncidentView, step: PlannedStep, action_id: str) -> bool:
+        """Start the step's cooldown, or find it held by this very step (an episode taken over after a
+        shutdown): its command is sent again with the same id, which the trainer answers only once."""
+        holder = CooldownHolder(inc.fingerprint, inc.incident_id, action_id)
+        if self.safety.take_cooldown(step.target, step.action, self.settings.cooldown_s, holder):
+            return True
+        return self.safety.cooldown_holder(step.target, step.action) == holder
+
+    def _in_cooldown(
+        self, inc: IncidentView, step: PlannedStep, action_id: str, attempt: int
+    ) -> tuple[VerifyResult | None, str]:
+        """The step's action ran recently: verify that run for this incident only where its effect is shared.
+
+        A restart or a quarantine changes the target for every incident, so its run can be checked for
+        this one too. A model answers only the command that asked for it, so another incident's retrain
+        or rollback is never taken as this one's fix; nor is a run for this same problem, which came back.
+        """
+        s = self.settings
+        left_ms = self.safety.cooldown_left_ms(step.target, step.action)
+        holder = self.safety.cooldown_holder(step.target, step.action)
+        ran = f"cooldown: {step.action} on {step.target} ran recently ({left_ms / 1000:.0f} s left)"
+        whose = f" for incident {holder.incident_id}" if holder is not None else ""
+        if holder is not None and holder.fingerprint == inc.fingerprint:
+            reason = f"{ran}{whose} of this same problem, which came back; not repeating it"
+        elif step.verify in ANSWERED_VERIFICATIONS:
+            reason = (f"{ran}{whose}; a model answers only the command that asked for it, "
+                      "so that run is not taken as this incident's fix")
+        else:
+            self._audit(inc, action_id, step.action, step.target, "refused", attempt=attempt,
+                        reason=f"{ran}{whose}; verifying that run instead")
+            ran_ms = now_ms() - int(s.cooldown_s * 1000 - left_ms)
+            vr = self.verifier.verify(inc, step, ran_ms)
+            return vr, vr.detail
+        self._audit(inc, action_id, step.action, step.target, "refused", attempt=attempt, reason=reason)
+        return None, reason
 
     def _resolved(self, inc: IncidentView, decision: Decision, step: PlannedStep, action_id: str, attempt: int,
-                  ttd: int, vr: VerifyResult, detail: dict[str, str]) -> str:
+                  ttd: int, vr: VerifyResult, detail: dict[str, str]) -> EpisodeStatus:
         ttr = vr.verified_ms - inc.first_seen
         self._audit(inc, action_id, step.action, step.target, "succeeded", attempt=attempt,
-                    reason=vr.detail, detail=detail, time_to_detect_ms=ttd, time_to_recover_ms=ttr)
+                    reason=vr.detail, detail={**detail, **vr.evidence}, time_to_detect_ms=ttd, time_to_recover_ms=ttr)
         self._audit(inc, derived_id("resolved", inc.incident_id), step.action, step.target, "resolved",
                     attempt=attempt, reason=f"fixed by {step.action}; {vr.detail}",
                     time_to_detect_ms=ttd, time_to_recover_ms=ttr)
@@ -319,7 +451,7 @@ class Healer:
     def _backoff(self, attempt: int) -> None:
         self.stop.wait(backoff_delay(attempt, self.settings.backoff_base_s, self.settings.backoff_max_s))
 
-    def _dry_run(self, inc: IncidentView, decision: Decision, ttd: int) -> str:
+    def _dry_run(self, inc: IncidentView, decision: Decision, ttd: int) -> EpisodeStatus:
         for i, step in enumerate(decision.plan, start=1):
             verb = "alert a human" if step.action == "alert" else f"{step.action} {step.target}"
             self._audit(inc, derived_id(f"dry:{i}:{step.action}:{step.target}", inc.incident_id), step.action,
@@ -329,7 +461,7 @@ class Healer:
         return "dry_run"
 
     def _escalate(self, inc: IncidentView, decision: Decision, why: str, received_ms: int,
-                  step: PlannedStep | None = None) -> str:
+                  step: PlannedStep | None = None) -> EpisodeStatus:
         alert = PlannedStep("alert", HUMAN, "none", 0.0, rung=step.rung if step else -1,
                             params={**(step.params if step else {}), "note": f"Why: {why}."})
         action_id = derived_id("escalated", inc.incident_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 from services.healer.policy import INCIDENT_TYPES, Policy, Step
 
@@ -80,20 +80,37 @@ def validate_incident(value: dict[str, Any]) -> IncidentView:
     )
 
 
+# What the healer last did about a fingerprint. An open episode (acting, escalated) holds the
+# fingerprint: further reports of the problem update it instead of starting another ladder.
+EpisodeStatus = Literal["acting", "escalated", "resolved", "refused", "ignored", "dry_run"]
+EPISODE_STATUSES: frozenset[str] = frozenset(get_args(EpisodeStatus))
+OPEN_STATUSES: frozenset[EpisodeStatus] = frozenset({"acting", "escalated"})
+
+
+def episode_status(value: str) -> EpisodeStatus:
+    if value not in EPISODE_STATUSES:
+        raise ValueError(f"unknown episode status {value!r}; known: {', '.join(sorted(EPISODE_STATUSES))}")
+    return cast(EpisodeStatus, value)
+
+
 @dataclass(frozen=True)
 class FingerprintState:
     """What the healer last did about a fingerprint (stored in Redis, shared by replicas)."""
 
     incident_id: str
-    status: str  # acting, resolved, escalated, refused, dry_run, ignored
+    status: EpisodeStatus
     updated_ms: int
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
 
     def to_dict(self) -> dict[str, Any]:
         return {"incident_id": self.incident_id, "status": self.status, "updated_ms": self.updated_ms}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> FingerprintState:
-        return cls(str(raw["incident_id"]), str(raw["status"]), int(raw["updated_ms"]))
+        return cls(str(raw["incident_id"]), episode_status(str(raw["status"])), int(raw["updated_ms"]))
 
 
 @dataclass(frozen=True)
@@ -113,15 +130,22 @@ class Refusal:
     reason: str
 
 
+# act: climb the ladder; update: a new report of the problem an open episode owns (recorded on it);
+# duplicate: a replay of an incident already handled, or a recurrence within the cooldown after the
+# healer took no action; refuse / ignore: no action, audited.
+DecisionKind = Literal["act", "update", "duplicate", "refuse", "ignore"]
+
+
 @dataclass(frozen=True)
 class Decision:
-    kind: Literal["act", "duplicate", "refuse", "ignore"]
+    kind: DecisionKind
     reason: str
     plan: tuple[PlannedStep, ...] = ()
     refusals: tuple[Refusal, ...] = ()
     notify: bool = False
     policy_version: str = ""
     recurrence: bool = False
+    episode: FingerprintState | None = None  # for an update: the open episode it updates
 
 
 RungOrder = Callable[[str, Sequence[Step]], Sequence[Step]]
@@ -148,19 +172,18 @@ def decide(
 ) -> Decision:
     """Choose what to do about one incident, given what was already done about its fingerprint.
 
-    A fingerprint that recurs within the cooldown after its last episode ended is a duplicate
-    (the storm of copies a flapping detector sends must not become a storm of actions).
+    While an episode is open (being healed, or escalated to a human) every report of the same
+    problem updates it: the ladder is not climbed twice at once, and a human who holds it is not
+    raced by the healer. After a resolved episode a fresh incident is the problem coming back and
+    starts a new episode. After an episode that took no action (refused, ignored, dry run) a
+    recurrence within the cooldown is a duplicate, so a flapping detector cannot flood the audit.
     """
     version = policy.version
-    if state is not None and state.status == "acting":
-        return Decision("duplicate", f"incident {state.incident_id} with this fingerprint is being healed", (),
-                        policy_version=version)
-    if state is not None and state.incident_id == incident.incident_id:
-        return Decision("duplicate", f"incident {incident.incident_id} was already handled ({state.status})",
-                        policy_version=version)
-    if state is not None and now_ms - state.updated_ms < cooldown_s * 1000:
-        return Decision("duplicate", f"recurred within the cooldown after incident {state.incident_id} ended "
-                        f"({state.status})", recurrence=True, policy_version=version)
+    if state is not None:
+        prior = against_prior_episode(incident, state, version, now_ms, cooldown_s)
+        if prior is not None:
+            return prior
+    recurred = f"; it recurred after incident {state.incident_id} ended ({state.status})" if state else ""
     rule = policy.rule_for(incident.type, incident.root_cause, incident.service)
     if rule is None:
         return Decision("refuse", f"no policy rule for {incident.incident_class} on {incident.service}",
@@ -195,5 +218,24 @@ def decide(
     if not any(p.action != "alert" for p in plan) and refusals:
         return Decision("refuse", "; ".join(r.reason for r in refusals), tuple(plan), tuple(refusals),
                         rule.notify, version)
-    return Decision("act", f"policy {version} rule {rule.index + 1}", tuple(plan), tuple(refusals),
+    return Decision("act", f"policy {version} rule {rule.index + 1}{recurred}", tuple(plan), tuple(refusals),
                     rule.notify, version)
+
+
+def against_prior_episode(
+    incident: IncidentView, state: FingerprintState, version: str, now_ms: int, cooldown_s: float
+) -> Decision | None:
+    """What the fingerprint's last episode makes of this incident; ``None``: decide it afresh."""
+    if state.is_open:
+        holder = "being healed" if state.status == "acting" else "escalated to a human"
+        return Decision("update", f"incident {state.incident_id} with this fingerprint is {holder}",
+                        policy_version=version, episode=state)
+    if state.incident_id == incident.incident_id:
+        return Decision("duplicate", f"incident {incident.incident_id} was already handled ({state.status})",
+                        policy_version=version)
+    if state.status == "resolved":
+        return None
+    if now_ms - state.updated_ms < cooldown_s * 1000:
+        return Decision("duplicate", f"recurred within the cooldown after incident {state.incident_id} ended "
+                        f"({state.status})", recurrence=True, policy_version=version)
+    return None

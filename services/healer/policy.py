@@ -37,6 +37,7 @@ ROOT_CAUSES = frozenset(
         "config_error",
         "benign",
         "unknown",
+        "upstream_data",  # drift: the model degraded while its input data is known bad
     }
 )
 VERIFICATIONS = frozenset({"health", "model_live", "model_rolled_back", "quiet", "delivered", "none"})

@@ -7,12 +7,16 @@ same cooldowns, budget and locks (a replica restart forgets nothing).
 from __future__ import annotations
 
 import json
+import logging
 import uuid
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
 
 from services.healer.handlers import FingerprintState
+
+log = logging.getLogger(__name__)
 
 
 def backoff_delay(attempt: int, base_s: float, max_s: float) -> float:
@@ -48,6 +52,23 @@ return 1
 """
 
 
+@dataclass(frozen=True)
+class CooldownHolder:
+    """Which episode started the cooldown of a (target, action): a later one must know whose run it was."""
+
+    fingerprint: str
+    incident_id: str
+    action_id: str
+
+    @classmethod
+    def parse(cls, raw: bytes | str | None) -> CooldownHolder | None:
+        try:
+            data: Any = json.loads(raw or "{}")
+            return cls(str(data["fingerprint"]), str(data["incident_id"]), str(data["action_id"]))
+        except (ValueError, TypeError, KeyError):
+            return None  # a cooldown without a holder: nobody's run can be claimed
+
+
 class SafetyStore:
     """Redis-backed shared state of the healer (one instance per client; thread-safe via the pool)."""
 
@@ -77,7 +98,11 @@ class SafetyStore:
         raw = self.r.get(self.key("state", fingerprint))
         if not raw:
             return None
-        return FingerprintState.from_dict(json.loads(raw))
+        try:
+            return FingerprintState.from_dict(json.loads(raw))
+        except (ValueError, KeyError, TypeError) as exc:  # unreadable: decided afresh, never dead-lettered
+            log.error("unreadable state of fingerprint %s, ignored: %s", fingerprint, exc)
+            return None
 
     def set_state(self, fingerprint: str, state: FingerprintState, ttl_s: float | None = None) -> None:
         """Remember the state; an 'acting' state is given the lock's TTL so a dead replica frees it."""
@@ -88,6 +113,7 @@ class SafetyStore:
         self.r.delete(self.key("state", fingerprint))
 
     def count_duplicate(self, fingerprint: str) -> int:
+        """Count a report absorbed without an action (an update of an open episode, or a duplicate)."""
         key = self.key("dup", fingerprint)
         pipe = self.r.pipeline()
         pipe.incr(key)
@@ -97,6 +123,17 @@ class SafetyStore:
     def duplicates(self, fingerprint: str) -> int:
         return int(self.r.get(self.key("dup", fingerprint)) or 0)
 
+    # -- reports merged into an open episode ----------------------------------------------------
+    def first_merge(self, open_incident_id: str, incident_id: str) -> bool:
+        """True the first time ``incident_id`` is merged into the open episode (its count is added once)."""
+        return bool(self.r.set(self.key("merged", open_incident_id, incident_id), "1", nx=True,
+                               px=self.dedupe_ttl_ms))
+
+    def update_due(self, open_incident_id: str, incident_id: str, interval_s: float) -> bool:
+        """True when a report of ``incident_id`` on the open episode was not published within the interval."""
+        px = max(1, int(interval_s * 1000))
+        return bool(self.r.set(self.key("update", open_incident_id, incident_id), "1", nx=True, px=px))
+
     # -- freshest sighting of a fingerprint (verification by absence) ---------------------------
     def note_seen(self, fingerprint: str, last_seen_ms: int) -> None:
         self.r.eval(_MAX, 1, self.key("seen", fingerprint), last_seen_ms, self.dedupe_ttl_ms)
@@ -105,11 +142,17 @@ class SafetyStore:
         return int(self.r.get(self.key("seen", fingerprint)) or 0)
 
     # -- cooldown per (target, action) ----------------------------------------------------------
-    def take_cooldown(self, target: str, action: str, cooldown_s: float) -> bool:
-        """True if (target, action) was not used within the cooldown; starts a new cooldown."""
+    def take_cooldown(
+        self, target: str, action: str, cooldown_s: float, holder: CooldownHolder | None = None
+    ) -> bool:
+        """True if (target, action) was not used within the cooldown; starts a new cooldown held by ``holder``."""
         if cooldown_s <= 0:
             return True
-        return bool(self.r.set(self.key("cooldown", target, action), "1", nx=True, px=int(cooldown_s * 1000)))
+        value = json.dumps(asdict(holder)) if holder is not None else "{}"
+        return bool(self.r.set(self.key("cooldown", target, action), value, nx=True, px=int(cooldown_s * 1000)))
+
+    def cooldown_holder(self, target: str, action: str) -> CooldownHolder | None:
+        return CooldownHolder.parse(self.r.get(self.key("cooldown", target, action)))
 
     def cooldown_left_ms(self, target: str, action: str) -> int:
         return max(0, int(self.r.pttl(self.key("cooldown", target, action))))
@@ -130,26 +173,29 @@ class SafetyStore:
     def clear_restarting(self, container: str) -> None:
         self.r.delete(self.key("restarting", container))
 
-    # -- model lifecycle, fed by model.events ---------------------------------------------------
+    # -- answers to commands, fed by model.events ----------------------------------------------
     def note_model_event(self, value: dict[str, Any], received_ms: int) -> None:
+        """Keep a model event under the command it answers; events of no command verify nothing."""
+        command_id = value.get("command_id")
+        if not command_id:
+            return
         record = {
+            "event_id": value.get("event_id"),
             "model_name": value.get("model_name"),
             "version": value.get("version"),
             "status": value.get("status"),
             "previous_version": value.get("previous_version"),
+            "reason": value.get("reason") or "",
             "ts": value.get("ts"),
             "received_ms": received_ms,
         }
-        key = self.key("model_events")
+        key = self.key("answers", str(command_id))
         pipe = self.r.pipeline()
-        pipe.lpush(key, json.dumps(record))
-        pipe.ltrim(key, 0, 199)
+        pipe.hset(key, str(value.get("event_id") or uuid.uuid4().hex), json.dumps(record))  # replays dedupe
+        pipe.pexpire(key, self.dedupe_ttl_ms)
         pipe.execute()
 
-    def model_events_since(self, since_ms: int) -> list[dict[str, Any]]:
-        out = []
-        for raw in self.r.lrange(self.key("model_events"), 0, 199):
-            rec = json.loads(raw)
-            if int(rec.get("received_ms") or 0) >= since_ms or int(rec.get("ts") or 0) >= since_ms:
-                out.append(rec)
-        return out
+    def model_answers(self, command_id: str) -> list[dict[str, Any]]:
+        """The model events that answer ``command_id``, oldest first."""
+        raw = self.r.hvals(self.key("answers", command_id))
+        return sorted((json.loads(v) for v in raw), key=lambda rec: int(rec.get("ts") or 0))

@@ -76,7 +76,8 @@ def main() -> int:
     watch = HealthWatch(settings, lambda rec: publisher("incidents", rec, rec["fingerprint"]), healer.safety,
                         healer.docker)
     app = add_routes(create_app(settings, {"kafka": lambda: processor.ready,
-                                           "redis": lambda: bool(healer.safety.r.ping())}), healer.auditor)
+                                           "redis": lambda: bool(healer.safety.r.ping())}), healer.auditor,
+                     healer.resolve_by_human)
 
     def run(stop: threading.Event) -> None:
         threads = []

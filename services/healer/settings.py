@@ -34,7 +34,17 @@ class HealerSettings(CommonSettings):
     budget_max_actions: int = Field(default=20, ge=0, description="actions of every kind per budget window")
     budget_window_s: float = Field(default=600.0, gt=0)
     lock_ttl_s: float = Field(default=900.0, gt=0, description="how long one replica owns an incident")
-    dedupe_ttl_s: float = Field(default=86_400.0, gt=0, description="how long an incident id is remembered")
+    lock_wait_s: float = Field(
+        default=2.0, ge=0, description="wait this long for another replica deciding on the same fingerprint"
+    )
+    update_interval_s: float = Field(
+        default=30.0, gt=0, description="repeats of one report on an open episode reach `actions` this often"
+    )
+    dedupe_ttl_s: float = Field(
+        default=86_400.0, gt=0,
+        description="how long an incident id is remembered; an escalated episode holds its fingerprint this long "
+                    "unless a human resolves it first",
+    )
     max_concurrent_episodes: int = Field(default=4, ge=1)
     # closed loop
     verify_timeout_s: float = Field(default=30.0, gt=0, description="default bound of a verification")

@@ -9,12 +9,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from services.common.events import derived_id, header
 from services.trainer.model import LabelledRow
 
 TRAINER_COMMANDS = ("retrain", "rollback")
+# What a ModelPublished event says about a version. ``refused``: a command was not obeyed (too few rows,
+# nothing to roll back to); it still answers that command, so whoever asked is not left waiting.
+ModelStatus = Literal["live", "rejected", "rolled_back", "refused"]
 
 
 class CommandError(ValueError):
@@ -169,17 +172,18 @@ def model_event(
     source: str,
     model_name: str,
     version: int,
-    status: str,
+    status: ModelStatus,
     artifact_uri: str,
     metrics: Mapping[str, float],
     params: Mapping[str, Any],
     reason: str,
     previous_version: int | None,
     profile: list[dict[str, Any]] | None = None,
-    parent_event_id: str | None = None,
+    command_id: str | None = None,
 ) -> dict[str, Any]:
-    """A ModelPublished record; derived from the triggering command's id when there is one."""
-    event_id = derived_id(f"model.{status}.{version}", parent_event_id) if parent_event_id else None
+    """A ModelPublished record; with a command, its id derives from the command's and it carries the command id,
+    so the one who asked can tell its own answer from the answers to other commands."""
+    event_id = derived_id(f"model.{status}.{version}", command_id) if command_id else None
     return {
         **header(source, event_id=event_id),
         "model_name": model_name,
@@ -192,4 +196,21 @@ def model_event(
         "params": {k: str(v) for k, v in params.items()},
         "reason": reason,
         "profile": profile or [],
+        "command_id": command_id,
     }
+
+
+def refused_event(
+    *, source: str, model_name: str, command_id: str, reason: str, live_version: int | None, artifact_uri: str = ""
+) -> dict[str, Any]:
+    """The answer to a command that was not obeyed: the live version (0 when none) is unchanged."""
+    return model_event(
+        source=source, model_name=model_name, version=live_version or 0, status="refused", artifact_uri=artifact_uri,
+        metrics={}, params={}, reason=reason, previous_version=None, command_id=command_id,
+    )
+
+
+def answers_for(command_id: str, recorded: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The recorded answers of a replayed command, each carrying its id (answers recorded before the
+    field existed lack it)."""
+    return [{**r, "command_id": r.get("command_id") or command_id} for r in recorded]

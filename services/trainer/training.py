@@ -61,7 +61,13 @@ class Trainer:
 
     # ---------------------------------------------------------------- commands
     def handle_command(self, value: dict[str, Any]) -> list[dict[str, Any]]:
-        """Obey a Command event addressed to the trainer (raises CommandError on a bad one)."""
+        """Obey a Command event addressed to the trainer (raises CommandError on a bad one).
+
+        Every command gets an answer carrying its id: the version it made live, rejected or rolled
+        back, or a refusal saying why nothing changed. Commands are taken one at a time (one
+        consumer, one lock), so a retrain that arrives while another runs waits, then trains and
+        answers on its own, gated against whatever the first one made live.
+        """
         cmd = handlers.parse_command(value, self.settings.service_name)
         if cmd is None:
             return []
@@ -69,16 +75,35 @@ class Trainer:
             done = registry.command_outputs(conn, cmd.event_id)
         if done is not None:
             log.info("command %s %s already obeyed; re-sending its %d events", cmd.command, cmd.event_id, len(done))
-            return done
+            if not done:  # recorded without an answer by an older trainer: answer now
+                return [self._refusal(cmd, f"{cmd.command} was not obeyed when this command first arrived")]
+            return handlers.answers_for(cmd.event_id, done)
         if cmd.command == "rollback":
             return self.rollback(cmd)
         try:
             return self.retrain(cmd)
         except NotEnoughData as exc:
             log.warning("retrain command %s not obeyed: %s", cmd.event_id, exc)
+            refusal = self._refusal(cmd, f"retrain not obeyed: {exc}")
+            trainer_metrics.MODELS.labels("refused").inc()
             with self.connect() as conn:
-                registry.record_command(conn, cmd.event_id, cmd.command, [])
-            return []
+                registry.record_command(conn, cmd.event_id, cmd.command, [refusal])
+            return [refusal]
+
+    def _refusal(
+        self, cmd: TrainerCommand, reason: str, conn: psycopg.Connection | None = None
+    ) -> dict[str, Any]:
+        """The answer to a command that changed nothing, naming the live version it leaves in place."""
+        s = self.settings
+        if conn is None:
+            with self.connect() as own:
+                live = registry.live_version(own, s.model_name)
+        else:
+            live = registry.live_version(conn, s.model_name)
+        return handlers.refused_event(
+            source=s.service_name, model_name=s.model_name, command_id=cmd.event_id, reason=reason,
+            live_version=live.version if live else None, artifact_uri=live.artifact_uri if live else "",
+        )
 
     # ---------------------------------------------------------------- training
     def load_rows(self, window_hours: float | None = None, max_rows: int | None = None) -> list[LabelledRow]:
@@ -154,7 +179,7 @@ class Trainer:
                 "train_rows": float(len(train_rows)),
                 **({"live_auc": live_metrics["auc"], "live_logloss": live_metrics["logloss"]} if live_metrics else {}),
             }
-            status = "live" if decision.passed else "rejected"
+            status: handlers.ModelStatus = "live" if decision.passed else "rejected"
             trainer_metrics.MODELS.labels(status).inc()
             why = f"{reason}: {decision.reason}" if reason else decision.reason
             uri = artifacts.save_bundle(
@@ -188,7 +213,7 @@ class Trainer:
                 reason=why,
                 previous_version=live.version if live else None,
                 profile=profile,
-                parent_event_id=cmd.event_id if cmd else None,
+                command_id=cmd.event_id if cmd else None,
             )
             if cmd is not None:
                 registry.record_command(conn, cmd.event_id, cmd.command, [event])
@@ -222,17 +247,17 @@ class Trainer:
             )
             restored = registry.get_version(conn, s.model_name, target) if target is not None else None
             if live is None or restored is None:
-                log.warning(
-                    "rollback command %s not obeyed: %s", cmd.event_id,
-                    "no live model" if live is None else f"no earlier live version than v{live.version}",
-                )
-                registry.record_command(conn, cmd.event_id, cmd.command, [])
-                return []
+                why = "no live model" if live is None else f"no earlier live version than v{live.version}"
+                log.warning("rollback command %s not obeyed: %s", cmd.event_id, why)
+                refusal = self._refusal(cmd, f"rollback not obeyed: {why}", conn)
+                trainer_metrics.MODELS.labels("refused").inc()
+                registry.record_command(conn, cmd.event_id, cmd.command, [refusal])
+                return [refusal]
             reason = f"rollback: {cmd.reason}" if cmd.reason else "rollback"
             registry.set_status(conn, s.model_name, live.version, "rolled_back")
             trainer_metrics.MODELS.labels("rolled_back").inc()
             registry.set_live(conn, s.model_name, restored.version, reason)
-            common = {"source": s.service_name, "model_name": s.model_name, "parent_event_id": cmd.event_id}
+            common = {"source": s.service_name, "model_name": s.model_name, "command_id": cmd.event_id}
             events = [
                 handlers.model_event(
                     **common,

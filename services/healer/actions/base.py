@@ -37,6 +37,13 @@ class ActionResult:
     ok: bool
     detail: dict[str, str] = field(default_factory=dict)
     error: str = ""
+    command_id: str | None = None  # the Command sent, whose answer verifies the action
+
+
+def command_sent(record: dict[str, Any], command: str) -> ActionResult:
+    """The result of an action that is a Command: its id is what the verification waits an answer to."""
+    return ActionResult(True, {"command_event_id": record["event_id"], "command": command},
+                        command_id=record["event_id"])
 
 
 class Action(Protocol):
@@ -76,4 +83,4 @@ class CommandAction:
     def execute(self, ctx: ActionContext) -> ActionResult:
         record = command_record(ctx, self.command, self.extra)
         ctx.publish_command(record)
-        return ActionResult(True, {"command_event_id": record["event_id"], "command": self.command})
+        return command_sent(record, self.command)

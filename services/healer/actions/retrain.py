@@ -1,6 +1,6 @@
 """Ask the trainer for a gated retrain: the candidate goes live only if it beats the live model."""
 
-from services.healer.actions.base import ActionContext, ActionResult, CommandAction, command_record
+from services.healer.actions.base import ActionContext, ActionResult, CommandAction, command_record, command_sent
 
 
 class Retrain(CommandAction):
@@ -18,4 +18,4 @@ class Retrain(CommandAction):
         record = command_record(ctx, self.command, extra)
         record["params"].pop("fresh_data", None)
         ctx.publish_command(record)
-        return ActionResult(True, {"command_event_id": record["event_id"], "command": self.command})
+        return command_sent(record, self.command)

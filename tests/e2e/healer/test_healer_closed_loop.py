@@ -90,6 +90,14 @@ def test_concept_drift_is_retrained_and_a_bad_model_rolled_back() -> None:
             v2 = _wait("inference serving the retrained model", lambda: (_model(stack).get("version") or 0) > v1, 30)
             assert v2 and max(live) > v1, events
             served = _model(stack)["version"]
+            # the incident was verified by the trainer's answer to its own command: the version now served
+            actions = read_topic(stack.settings, "actions", timeout_s=3)
+            verdict = next(a for a in actions
+                           if a["incident_id"] == drift["incident_id"] and a["status"] == "succeeded")
+            assert verdict["detail"]["command_id"] == retrains[0]["event_id"], verdict
+            assert verdict["detail"]["model_version"] == str(served), (verdict, served)
+            answer = [e for e in events if e["command_id"] == retrains[0]["event_id"]]
+            assert [(e["status"], e["version"]) for e in answer] == [("live", served)], events
 
             # The new model turns out broken: the healer rolls back and inference serves the previous version.
             bad = _incident("model_error", "job_apply", f"model job_apply v{served} fails to load")
@@ -98,8 +106,12 @@ def test_concept_drift_is_retrained_and_a_bad_model_rolled_back() -> None:
             outcome = _wait("the rollback", lambda: _outcome(stack, bad["incident_id"]), 120)
             assert outcome["status"] == "resolved" and outcome["action"] == "rollback", outcome
             _wait("inference serving the previous version", lambda: _model(stack).get("version") == v1, 30)
-            statuses = {(e["version"], e["status"]) for e in read_topic(stack.settings, "model.events", timeout_s=3)}
-            assert (served, "rolled_back") in statuses
+            rollbacks = [c for c in read_topic(stack.settings, "commands", timeout_s=3)
+                         if c["incident_id"] == bad["incident_id"]]
+            assert [c["command"] for c in rollbacks] == ["rollback"]
+            answers = {(e["version"], e["status"]) for e in read_topic(stack.settings, "model.events", timeout_s=3)
+                       if e["command_id"] == rollbacks[0]["event_id"]}
+            assert answers == {(served, "rolled_back"), (v1, "live")}
         finally:
             traffic.terminate()
             traffic.wait(30)

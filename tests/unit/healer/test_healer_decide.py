@@ -1,4 +1,5 @@
-"""decide(): dedupe, recurrence within cooldown, allowlist refusals, attempt caps, bad input."""
+"""decide(): updates of open episodes, new episodes after resolved ones, dedupe, allowlist refusals,
+attempt caps, bad input."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.healer.actions.registry import known_actions
-from services.healer.handlers import BadIncident, FingerprintState, decide, validate_incident
+from services.healer.handlers import BadIncident, FingerprintState, decide, episode_status, validate_incident
 from services.healer.learning import MemoryStats, thompson_order
 from services.healer.policy import load_policy, parse_policy
 from services.healer.settings import DEFAULT_POLICY, PIPELINE_SERVICES
@@ -42,9 +43,20 @@ def test_max_attempts_caps_the_remedies_but_keeps_the_human() -> None:
     assert [p.action for p in d.plan] == ["restart_container", "alert"]
 
 
-def test_an_episode_in_progress_makes_every_copy_a_duplicate() -> None:
+def test_an_episode_in_progress_turns_every_report_into_an_update_of_it() -> None:
     state = FingerprintState("other", "acting", 0)
-    assert decide(validate_incident(incident()), state, POLICY, ALLOWED, 3).kind == "duplicate"
+    for report in (incident(), incident(incident_id="other", count=7)):
+        d = decide(validate_incident(report), state, POLICY, ALLOWED, 3)
+        assert d.kind == "update" and d.episode == state and d.plan == ()
+        assert "incident other with this fingerprint is being healed" in d.reason
+
+
+def test_an_escalated_episode_keeps_its_fingerprint_however_late_a_new_incident_comes() -> None:
+    state = FingerprintState("old", "escalated", 100_000)
+    d = decide(validate_incident(incident(incident_id="i2")), state, POLICY, ALLOWED, 3, now_ms=10**12,
+               cooldown_s=60)
+    assert d.kind == "update" and d.episode == state and d.plan == ()
+    assert "escalated to a human" in d.reason
 
 
 def test_the_same_incident_id_is_handled_once() -> None:
@@ -53,13 +65,29 @@ def test_the_same_incident_id_is_handled_once() -> None:
     assert d.kind == "duplicate" and not d.recurrence
 
 
-def test_recurrence_within_cooldown_is_a_duplicate_and_after_it_acts_again() -> None:
+def test_after_a_resolved_episode_a_fresh_incident_starts_a_new_one_even_within_the_cooldown() -> None:
     state = FingerprintState("old", "resolved", 100_000)
+    d = decide(validate_incident(incident(incident_id="i2")), state, POLICY, ALLOWED, 3, now_ms=101_000,
+               cooldown_s=60)
+    assert d.kind == "act" and d.plan[0].action == "restart_container"
+    assert "recurred after incident old ended (resolved)" in d.reason
+
+
+@pytest.mark.parametrize("status", ["refused", "ignored", "dry_run"])
+def test_after_an_episode_without_action_a_recurrence_within_the_cooldown_is_a_duplicate(status: str) -> None:
+    state = FingerprintState("old", episode_status(status), 100_000)
     inc = validate_incident(incident(incident_id="i2"))
     within = decide(inc, state, POLICY, ALLOWED, 3, now_ms=150_000, cooldown_s=60)
     assert within.kind == "duplicate" and within.recurrence
     after = decide(inc, state, POLICY, ALLOWED, 3, now_ms=161_000, cooldown_s=60)
     assert after.kind == "act"
+
+
+def test_episode_statuses_are_checked_when_read_back() -> None:
+    state = FingerprintState.from_dict({"incident_id": "i", "status": "escalated", "updated_ms": 5})
+    assert state.is_open and not FingerprintState("i", "resolved", 5).is_open
+    with pytest.raises(ValueError, match="unknown episode status 'done'"):
+        FingerprintState.from_dict({"incident_id": "i", "status": "done", "updated_ms": 5})
 
 
 def test_a_target_outside_the_allowlist_is_refused_and_only_the_human_remains() -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import timedelta
 
 import numpy as np
 import pytest
 
-from services.common.codec import codec_for
+from services.common.codec import AvroCodec, codec_for
 from services.common.settings import CommonSettings
 from services.trainer import handlers
 from services.trainer.model import LabelledRow, ModelBundle, build_profile, evaluate, fit_spec, train
@@ -135,15 +136,41 @@ def test_model_event_with_profile_fits_the_schema(rows: list[LabelledRow]) -> No
         reason="test",
         previous_version=2,
         profile=build_profile(rows, spec),
-        parent_event_id="cmd-1",
+        command_id="cmd-1",
     )
     codec = codec_for(CommonSettings().schemas_dir)
     decoded = codec.decode(codec.encode("ModelPublished", event), "ModelPublished")
     assert decoded["version"] == 3 and decoded["params"] == {"num_leaves": "31"}
     assert decoded["metrics"] == {"auc": 0.8}  # the undefined log loss is left out
     assert len(decoded["profile"]) == len(spec.names)
-    again = handlers.model_event(**{**_event_args(), "parent_event_id": "cmd-1"})
-    assert again["event_id"] == handlers.model_event(**{**_event_args(), "parent_event_id": "cmd-1"})["event_id"]
+    assert decoded["command_id"] == "cmd-1"
+    again = handlers.model_event(**{**_event_args(), "command_id": "cmd-1"})
+    assert again["event_id"] == handlers.model_event(**{**_event_args(), "command_id": "cmd-1"})["event_id"]
+    assert handlers.model_event(**_event_args())["command_id"] is None  # the first model answers no command
+
+
+def test_a_model_event_written_before_command_ids_still_decodes() -> None:
+    """The previous ModelPublished version lives in schemas/history: its events resolve to the current one."""
+    schemas = CommonSettings().schemas_dir
+    old_schema = json.loads((schemas / "history" / "ModelPublished" / "v1.avsc").read_text())
+    assert "command_id" not in {f["name"] for f in old_schema["fields"]}
+    old_writer = AvroCodec()
+    old_writer.register(old_schema, current=True)
+    old = {k: v for k, v in handlers.model_event(**_event_args()).items() if k != "command_id"}
+    data = old_writer.encode("ModelPublished", old)
+    codec = codec_for(schemas)
+    assert codec.writer_of(data).fingerprint != codec.current("ModelPublished").fingerprint
+    assert codec.decode(data, "ModelPublished") == {**old, "command_id": None}
+
+
+def test_a_refusal_answers_its_command_and_replayed_answers_carry_the_id() -> None:
+    refusal = handlers.refused_event(source="trainer", model_name="m", command_id="cmd-2",
+                                     reason="retrain not obeyed: 12 labelled rows", live_version=None)
+    codec = codec_for(CommonSettings().schemas_dir)
+    decoded = codec.decode(codec.encode("ModelPublished", refusal), "ModelPublished")
+    assert (decoded["status"], decoded["version"], decoded["command_id"]) == ("refused", 0, "cmd-2")
+    recorded = [{k: v for k, v in handlers.model_event(**_event_args()).items() if k != "command_id"}]
+    assert [e["command_id"] for e in handlers.answers_for("cmd-3", recorded)] == ["cmd-3"]
 
 
 def _event_args() -> dict:
