@@ -8,9 +8,10 @@ inference's pure scorer makes the Predictions, and the delayed Labels come from 
 truth, released in event-time order once their delay has passed.
 
 Time: event time advances ``DT_MS`` per interaction, so the feature windows (1 hour per member,
-10 minutes per job) reach their steady state within the pre-roll. The traffic model's daily
-seasonality is frozen (``time_scale=0``): a test of a few minutes of traffic should not see the
-region mix move with the hour of day, a real drift but not the one under test.
+10 minutes per job) reach their steady state within the pre-roll. By default the traffic model's
+daily seasonality is frozen (``time_scale=0``); ``time_scale`` and ``dt_ms`` replay seasonal traffic
+(720 and 1000/150: one simulated day in two minutes at 150 interactions/s, as ``loadgen run
+--time-scale 720`` sends it).
 """
 
 from __future__ import annotations
@@ -63,9 +64,22 @@ class Batch:
 class Pipeline:
     """One seeded world with its faults; :meth:`model` then :meth:`batches` give everything to send."""
 
-    def __init__(self, seed: int = 7, faults: Sequence[Fault] = (), run_id: str = "") -> None:
-        config = TrafficConfig(seed=seed, time_scale=0.0, run_id=run_id)
+    def __init__(
+        self,
+        seed: int = 7,
+        faults: Sequence[Fault] = (),
+        run_id: str = "",
+        *,
+        dt_ms: float = DT_MS,
+        time_scale: float = 0.0,
+        member_window_ms: tuple[int, int] = (MEMBER_WINDOW_MS, MEMBER_BUCKET_MS),
+        job_window_ms: tuple[int, int] = (JOB_WINDOW_MS, JOB_BUCKET_MS),
+    ) -> None:
+        config = TrafficConfig(seed=seed, time_scale=time_scale, run_id=run_id)
         self.gen = TrafficGenerator(config, faults)
+        self.dt_ms = dt_ms
+        self.member_window = member_window_ms
+        self.job_window = job_window_ms
         self.counter = 0
         self._members: dict[str, dict[str, int]] = {}
         self._jobs: dict[str, dict[str, int]] = {}
@@ -75,15 +89,13 @@ class Pipeline:
     def step(self) -> tuple[dict[str, Any], Emission]:
         """The next interaction as a FeatureVector, with its emission (true outcome, label delay)."""
         i = self.counter
-        ts = T0_MS + i * DT_MS
-        em = self.gen.next(i, at_s(i), ts)
+        ts = T0_MS + int(i * self.dt_ms)
+        em = self.gen.next(i, i * self.dt_ms / 1000.0, ts)
         ev = em.event
         self._members[ev["member_id"]], member_views = add_to_window(
-            self._members.get(ev["member_id"]), ts, MEMBER_WINDOW_MS, MEMBER_BUCKET_MS
+            self._members.get(ev["member_id"]), ts, *self.member_window
         )
-        self._jobs[ev["job_id"]], job_views = add_to_window(
-            self._jobs.get(ev["job_id"]), ts, JOB_WINDOW_MS, JOB_BUCKET_MS
-        )
+        self._jobs[ev["job_id"]], job_views = add_to_window(self._jobs.get(ev["job_id"]), ts, *self.job_window)
         self.counter += 1
         return feature_vector(ev, member_views, job_views, "feature", ts), em
 
@@ -109,7 +121,7 @@ class Pipeline:
         bundle = ModelBundle(train(labelled[:cut], spec, num_boost_round=rounds), spec)
         metrics = evaluate([r.label for r in labelled[cut:]], bundle.predict_rows(labelled[cut:]))
         self.live = LoadedModel(MODEL_NAME, version, bundle, metrics)
-        return model_event(
+        event = model_event(
             source="trainer",
             model_name=MODEL_NAME,
             version=version,
@@ -121,6 +133,9 @@ class Pipeline:
             previous_version=None,
             profile=build_profile(labelled[:cut], spec),
         )
+        # Event time is this pipeline's clock: the model goes live just after its last training row.
+        event["ts"] = T0_MS + int(self.counter * self.dt_ms)
+        return event
 
     def batches(self, n: int, size: int = 500) -> Iterator[Batch]:
         """The next ``n`` interactions as Kafka-ready batches; labels leave once their delay has passed."""
@@ -136,6 +151,8 @@ class Pipeline:
                 emissions.append(em)
             left -= len(batch.features)
             batch.predictions = score_feature_vectors(self.live, batch.features, "inference")
+            for fv, p in zip(batch.features, batch.predictions, strict=True):
+                p["ts"] = fv["interaction_ts"]  # scored as it happened, on this pipeline's clock
             for fv, em in zip(batch.features, emissions, strict=True):
                 due = fv["interaction_ts"] + int(em.label_delay_s * 1000)
                 heapq.heappush(self._labels, (due, em.counter, em.label(due)))

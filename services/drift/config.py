@@ -19,6 +19,7 @@ DEFAULT_PATH = Path(__file__).with_name("thresholds.yaml")
 class NumericThresholds:
     """Mean/variance drift on one numeric feature (ADWIN + PageHinkley on standardised values)."""
 
+    enabled: bool = True  # off for a feature derived from the event clock: its drift is its source's
     warmup: int = 1000
     adwin_delta: float = 1e-5
     ph_delta: float = 0.5
@@ -27,7 +28,7 @@ class NumericThresholds:
     variance_ph_delta: float = 0.5
     variance_ph_threshold: float = 18.0
     clip_z: float = 8.0
-    confirm_window: int = 100
+    confirm_window: int = 200
     confirm_patience: int = 300
     min_effect_std: float = 0.3
     min_std_ratio: float = 1.3
@@ -54,12 +55,18 @@ class ErrorThresholds:
     ddm_warning: float = 2.0
     ddm_drift: float = 3.0
     adwin_delta: float = 0.03
-    confirm_window: int = 100
+    confirm_window: int = 200
     confirm_patience: int = 600
-    confirm_z: float = 3.0
-    reference_max: int = 20_000
+    confirm_z: float = 4.0
+    reference_max: int = 50_000
     min_increase: float = 0.02
     decision_threshold: float = 0.5
+    # After a signal the reference stays (it is the model's healthy error rate): the degradation is
+    # re-checked every ``persist_every`` labels over the last ``recovery_window`` labels; still worse
+    # (z >= confirm_z) re-signals it, back within ``clear_z`` standard errors means recovered.
+    recovery_window: int = 500
+    persist_every: int = 500
+    clear_z: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -69,13 +76,14 @@ class SkewThresholds:
     window: int = 1000
     min_events: int = 500
     check_every: int = 250
-    psi_threshold: float = 0.25
-    js_threshold: float = 0.1
-    clear_ratio: float = 0.5
     # A numeric feature is called skewed (a pipeline fault: units, scaling, encoding) only when its
-    # live mean or spread is this many times the training one; smaller moves are data drift, which
-    # the numeric detectors report. 0 disables the check.
+    # live median and spread are this many times the training ones; smaller moves are data drift,
+    # which the numeric detectors report. 0 disables the check.
     min_scale_ratio: float = 5.0
+    scale_window: int = 100  # recent values whose median and spread are compared with the profile's
+    # Categorical skew is an encoding mismatch: this share of live values in categories training never saw.
+    # (A changed mix of known categories is data drift, judged against the season by the drift detector.)
+    unseen_share: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -92,11 +100,36 @@ class QualityThresholds:
 
 
 @dataclass(frozen=True)
+class SeasonThresholds:
+    """The daily cycle: references are kept per phase of it, so traffic is judged against its own hour.
+
+    ``period_s`` 0 means no season (one reference for all times); the drift service sets it from
+    ``AIG_SEASON_PERIOD_S``. With a season, a reference is complete only after one whole period.
+    """
+
+    period_s: float = 0.0
+    bins: int = 288  # phases per period: 5 minutes of a real day
+    pool: int = 1  # a value is ranked among the values of its phase and this many neighbours each side
+    min_pool: int = 40  # sparse phases (nights) widen their pool until it holds this many values
+    max_per_bin: int = 64  # reservoir per phase: bounds memory and checkpoints
+    horizon_periods: int = 7  # the reference keeps learning; about this many past periods are represented
+    # A feature is judged per phase only when its phases differ by this much (numeric: the spread of the
+    # hourly mean normal scores; categorical: the largest total variation distance of an hour from the
+    # day); else one reference of the whole day serves every phase, with far less noise.
+    min_effect: float = 0.05
+
+
+@dataclass(frozen=True)
 class IncidentThresholds:
-    """One incident per change: a fingerprint stays quiet for the cooldown after it fired."""
+    """One incident per change: further signals of the same fingerprint update the open incident.
+
+    An open incident expires ``cooldown_ms`` after its last signal (or at once when its detector
+    reports recovery); a signal after that opens a new one. Updates are sent at most every
+    ``update_interval_ms``, so a persisting problem stays visible without flooding the topic.
+    """
 
     cooldown_ms: int = 600_000
-    cooldown_events: int = 2000
+    update_interval_ms: int = 30_000
     max_features: int = 200
 
 
@@ -114,6 +147,7 @@ class Thresholds:
     features: dict[str, FeatureThresholds] = field(default_factory=dict)
     error: ErrorThresholds = field(default_factory=ErrorThresholds)
     incident: IncidentThresholds = field(default_factory=IncidentThresholds)
+    season: SeasonThresholds = field(default_factory=SeasonThresholds)
 
     def for_feature(self, name: str) -> FeatureThresholds:
         return self.features.get(name, self.defaults)
@@ -152,7 +186,7 @@ def _feature(base: FeatureThresholds, raw: Any, where: str) -> FeatureThresholds
 def parse_thresholds(raw: dict[str, Any] | None) -> Thresholds:
     """Build thresholds from the YAML mapping; unknown keys are an error, not silently ignored."""
     raw = raw or {}
-    unknown = sorted(set(raw) - {"defaults", "features", "error", "incident"})
+    unknown = sorted(set(raw) - {"defaults", "features", "error", "incident", "season"})
     if unknown:
         raise ValueError(f"thresholds: unknown sections {unknown}")
     defaults = _feature(FeatureThresholds(), raw.get("defaults"), "defaults")
@@ -165,6 +199,7 @@ def parse_thresholds(raw: dict[str, Any] | None) -> Thresholds:
         features=features,
         error=_apply(ErrorThresholds(), raw.get("error"), "error"),
         incident=_apply(IncidentThresholds(), raw.get("incident"), "incident"),
+        season=_apply(SeasonThresholds(), raw.get("season"), "season"),
     )
 
 

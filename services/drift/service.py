@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 
 import redis
 
@@ -33,9 +34,10 @@ class DriftService:
         self.checkpointer = RedisCheckpointer(
             client, f"{prefix}checkpoint:{settings.checkpoint_name or settings.group_id}"
         )
-        self.monitor = DriftMonitor(
-            load_thresholds(settings.thresholds_path), self.pending, settings.service_name
-        )
+        thresholds = load_thresholds(settings.thresholds_path)
+        if settings.season_period_s:
+            thresholds = replace(thresholds, season=replace(thresholds.season, period_s=settings.season_period_s))
+        self.monitor = DriftMonitor(thresholds, self.pending, settings.service_name)
         self.processor = StreamProcessor(
             settings,
             INPUTS,

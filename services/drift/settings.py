@@ -26,3 +26,8 @@ class DriftSettings(CommonSettings):
     checkpoint_name: str = Field(
         default="", description="checkpoint key suffix; default the group id (one replica per group)"
     )
+    season_period_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="length of the traffic's cycle (86400: a day; 0: no season); references are kept per phase of it",
+    )

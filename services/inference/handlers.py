@@ -35,9 +35,19 @@ def score_feature_vectors(
             "model_name": model.name,
             "model_version": model.version,
             "latency_ms": latency_ms,
+            "interaction_ts": _epoch_ms(v.get("interaction_ts")),
         }
         for v, score in zip(vectors, scores, strict=True)
     ]
+
+
+def _epoch_ms(value: Any) -> int | None:
+    """A FeatureVector's interaction time as epoch ms (the codec may decode it to a datetime)."""
+    if value is None:
+        return None
+    if hasattr(value, "timestamp"):
+        return int(value.timestamp() * 1000)
+    return int(value)
 
 
 ControlAction = Literal["refresh", "reload"]

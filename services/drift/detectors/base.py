@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Literal, Protocol
 
 
 @dataclass
@@ -16,6 +16,9 @@ class Signal:
     summary: str
     evidence: dict[str, str] = field(default_factory=dict)
     severity: str = "warning"
+    # raised: a new problem; persisting: the same problem is still there; recovered: it is gone
+    # (the monitor then closes the open incident, so the next change opens a new one).
+    phase: Literal["raised", "persisting", "recovered"] = "raised"
 
 
 class Confirming(Protocol):
@@ -24,16 +27,19 @@ class Confirming(Protocol):
     candidate: tuple[str, int] | None
     monitored: int
     changes: int
-    cfg: Any  # has confirm_patience
+
+    @property
+    def patience(self) -> int: ...
 
     def _confirmed(self) -> bool: ...
     def _signal(self, detector: str, raised_at: int) -> Signal: ...
-    def reset(self) -> None: ...
+    def _settle(self, signal: Signal) -> Signal | None: ...
 
 
 def confirm(det: Confirming, fired: str | None) -> Signal | None:
-    """Keep the first raw alarm as a candidate; signal (and re-baseline) once it is confirmed, or forget it
-    after ``confirm_patience`` events if the change did not persist (a spurious cut or a negligible shift)."""
+    """Keep the first raw alarm as a candidate; signal once it is confirmed (the detector then settles:
+    re-baselines, or keeps its reference), or forget it after ``confirm_patience`` events if the change
+    did not persist (a spurious cut or a negligible shift)."""
     if fired and det.candidate is None:
         det.candidate = (fired, det.monitored)
     if det.candidate is None:
@@ -42,9 +48,8 @@ def confirm(det: Confirming, fired: str | None) -> Signal | None:
     if det._confirmed():
         signal = det._signal(detector, raised_at)
         det.changes += 1
-        det.reset()
-        return signal
-    if det.monitored - raised_at >= det.cfg.confirm_patience:
+        return det._settle(signal)
+    if det.monitored - raised_at >= det.patience:
         det.candidate = None
     return None
 

@@ -1,11 +1,20 @@
-"""Training-serving skew: the live window of a feature against the reference profile of the live model.
+"""Training-serving skew: live values of a feature that the training data of the live model never had.
 
-The profile (ModelPublished.profile) gives, per numeric feature, interior bin edges and the share of
-training rows per bin (``len(fractions) == len(edges) + 1``; outer edges, ``len(edges) ==
+Skew here means a pipeline fault between training and serving, not a changed world:
+- a numeric feature changed scale: the median and the spread (IQR) of its last ``scale_window``
+  values are both ``min_scale_ratio`` times (or 1/x) the training profile's, the mark of a unit or
+  scaling change (months for years, units for thousands); a moderate shift is data drift, which the
+  drift detector judges against the season;
+- a categorical feature arrives in categories training never saw (an encoding change: "NA" for
+  "na"), more than ``unseen_share`` of the window. A changed mix of known categories is data drift.
+
+The profile (ModelPublished.profile) gives, per numeric feature, interior quantile bin edges and the
+share of training rows per bin (``len(fractions) == len(edges) + 1``; outer edges, ``len(edges) ==
 len(fractions) + 1``, are accepted too), and per categorical feature the categories and their shares.
-Numeric features are judged by PSI, categorical ones by Jensen-Shannon; a numeric feature must also
-have changed scale (``min_scale_ratio``), since a moderate shift is data drift, not a pipeline fault.
-Hysteresis: after a signal the detector re-arms only once the distance falls below ``clear_ratio`` x the threshold.
+PSI and Jensen-Shannon distances of the last ``window`` values go into the evidence.
+
+One skew gives one ``raised`` signal; while it lasts a ``persisting`` signal follows every
+``window`` values (the monitor updates the open incident), and its end gives ``recovered``.
 """
 
 from __future__ import annotations
@@ -13,8 +22,9 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter, deque
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
+from typing import Any, Literal
 
 from services.drift.config import SkewThresholds
 from services.drift.detectors.base import Signal, fmt
@@ -25,6 +35,19 @@ OTHER = "__other__"
 
 class ProfileError(ValueError):
     """A reference profile entry that cannot be used (the message says why)."""
+
+
+def _median_iqr(values: Sequence[float]) -> tuple[float, float]:
+    s = sorted(values)
+    n = len(s)
+
+    def q(p: float) -> float:
+        x = p * (n - 1)
+        lo = int(x)
+        hi = min(lo + 1, n - 1)
+        return s[lo] + (s[hi] - s[lo]) * (x - lo)
+
+    return q(0.5), q(0.75) - q(0.25)
 
 
 class SkewDetector:
@@ -50,6 +73,9 @@ class SkewDetector:
                 raise ProfileError(f"profile of {feature!r}: edges are not sorted")
             self.edges = edges
             self.categories: list[str] = []
+            self.train_median = self._quantile(0.5)
+            q25, q75 = self._quantile(0.25), self._quantile(0.75)
+            self.train_iqr = (q75 - q25) if q25 is not None and q75 is not None else None
         elif self.kind == "categorical":
             self.categories = [str(c) for c in profile.get("categories") or []]
             if len(self.categories) != len(self.fractions):
@@ -61,18 +87,71 @@ class SkewDetector:
             raise ProfileError(f"profile of {feature!r}: unknown kind {self.kind!r}")
         self.window: deque[int] = deque()
         self.counts: Counter[int] = Counter()
-        self.values: deque[float] = deque()
+        self.values: deque[float] = deque(maxlen=max(cfg.scale_window, 1))
         self.since_check = 0
-        self.armed = True
+        self.since_signal = 0
+        self.active = False
         self.last_distance = 0.0
         n_bins = len(self.fractions)
         self._index = {c: i for i, c in enumerate(self.categories)}
         self._other = self._index.get(OTHER, n_bins)  # unseen categories: "__other__" or an extra bin
+        self._unseen_bin = n_bins  # categories training never saw (not even as "__other__")
 
+    # ---------------------------------------------------------------- profile
+    def _quantile(self, q: float) -> float | None:
+        """A training quantile from the profile's bins (linear between edges); None without edges."""
+        if not self.edges:
+            return None
+        cum = 0.0
+        points: list[tuple[float, float]] = []
+        for i, edge in enumerate(self.edges):
+            cum += self.fractions[i]
+            points.append((cum, edge))
+        if q <= points[0][0]:
+            return points[0][1]
+        for (c0, e0), (c1, e1) in pairwise(points):
+            if c0 <= q <= c1:
+                return e0 if c1 == c0 else e0 + (e1 - e0) * (q - c0) / (c1 - c0)
+        return points[-1][1]
+
+    def scale_factor(self, values: Sequence[float], min_values: int | None = None) -> float | None:
+        """The factor by which ``values`` are scaled against training, when it is a change of scale.
+
+        Both the median and the IQR must be ``min_scale_ratio`` times (or 1/x) the training ones, in
+        the same direction; a median too close to zero to be a ratio (next to the spread) is judged by
+        a widening of the spread alone. None: no change of scale (or too few values, or no numeric profile).
+        """
+        ratio = self.cfg.min_scale_ratio
+        least = max(10, self.cfg.scale_window // 2) if min_values is None else min_values
+        if self.kind != "numeric" or ratio <= 0 or len(values) < least:
+            return None
+        median, iqr = _median_iqr(values)
+        tm, ti = self.train_median, self.train_iqr
+        if tm is None:
+            return None
+        spread = iqr / ti if ti and ti > 0 and iqr > 0 else None
+        location = median / tm if abs(tm) >= 0.5 * (ti or 0.0) and tm != 0 and median * tm > 0 else None
+
+        def scaled(r: float | None) -> int:
+            return 0 if r is None else 1 if r >= ratio else -1 if r <= 1 / ratio else 0
+
+        ls, ss = scaled(location), scaled(spread)
+        if location is not None and spread is not None:
+            return location if ls != 0 and ls == ss else None
+        if location is not None:
+            return location if ls != 0 else None
+        # The spread alone: only a widening counts. A short window of a seasonal or discrete feature is
+        # often much narrower than a whole day of training data.
+        return spread if ss > 0 else None
+
+    # ---------------------------------------------------------------- live
     def _bin(self, value: float | str) -> int:
         if self.kind == "numeric":
             return bisect.bisect_right(self.edges, float(value))
-        return self._index.get(str(value), self._other)
+        key = str(value)
+        if key in self._index:
+            return self._index[key]
+        return self._other if OTHER in self._index else self._unseen_bin
 
     def update(self, value: float | str) -> Signal | None:
         b = self._bin(value)
@@ -81,87 +160,98 @@ class SkewDetector:
         if self.kind == "numeric":
             self.values.append(float(value))
         if len(self.window) > self.cfg.window:
-            old = self.window.popleft()
-            self.counts[old] -= 1
-            if self.values:
-                self.values.popleft()
+            self.counts[self.window.popleft()] -= 1
         self.since_check += 1
-        if len(self.window) < self.cfg.min_events or self.since_check < self.cfg.check_every:
+        self.since_signal += 1
+        check_every = min(self.cfg.check_every, max(self.cfg.scale_window // 4, 1))
+        if self.since_check < check_every:
             return None
         self.since_check = 0
-        n_bins = max(len(self.fractions), self._other + 1)
+        skewed = self._skewed()
+        if skewed is None:
+            return None
+        if not self.active:
+            if skewed:
+                self.active = True
+                self.since_signal = 0
+                return self._signal("raised")
+            return None
+        if not skewed:
+            if self.since_signal < self.cfg.scale_window:
+                return None  # raised on fewer new values than the window holds: not over before it turned over
+            self.active = False
+            return self._signal("recovered")
+        if self.since_signal >= self.cfg.window:
+            self.since_signal = 0
+            return self._signal("persisting")
+        return None
+
+    def activate(self) -> None:
+        """Another detector saw this skew first (the monitor's judgement): one incident, not two."""
+        self.active = True
+        self.since_signal = 0
+
+    def _skewed(self) -> bool | None:
+        """Whether the recent values are skewed; None while there are too few to say."""
+        if self.kind == "numeric":
+            if len(self.values) < self.cfg.scale_window:
+                return None
+            return self.scale_factor(list(self.values)) is not None
+        if len(self.window) < self.cfg.min_events:
+            return None
+        return self.unseen_share() >= self.cfg.unseen_share
+
+    def unseen_share(self) -> float:
+        n = len(self.window)
+        return self.counts.get(self._unseen_bin, 0) / n if n else 0.0
+
+    def _distances(self) -> tuple[float, float]:
+        n_bins = max(len(self.fractions), self._unseen_bin + 1)
         expected = self.fractions + [0.0] * (n_bins - len(self.fractions))
         actual = [float(self.counts.get(i, 0)) for i in range(n_bins)]
-        p = psi(expected, actual)
-        js = js_divergence(expected, actual)
-        distance, threshold, metric = (p, self.cfg.psi_threshold, "psi")
-        if self.kind == "categorical":
-            distance, threshold, metric = (js, self.cfg.js_threshold, "js")
-        self.last_distance = distance
-        if not self.armed:
-            if distance < threshold * self.cfg.clear_ratio:
-                self.armed = True
-            return None
-        if distance < threshold:
-            return None
-        if self.kind == "numeric" and not self._scale_changed():
-            return None  # the distribution moved, but as the world moves: data drift, not skew
-        self.armed = False
-        return self._signal(metric, distance, p, js)
+        return psi(expected, actual), js_divergence(expected, actual)
 
-    def _scale_changed(self) -> bool:
-        """True when the live mean or spread is min_scale_ratio times (or 1/x) the training one."""
-        ratio = self.cfg.min_scale_ratio
-        if ratio <= 0 or not self.values:
-            return True
-        n = len(self.values)
-        live_mean = sum(self.values) / n
-        live_std = math.sqrt(sum((v - live_mean) ** 2 for v in self.values) / max(n - 1, 1))
-        train_mean, train_std = self.mean, self.std
-        scale = float(train_std) if train_std else 0.0
-        if train_mean is not None:
-            moved = abs(live_mean - float(train_mean))
-            if moved >= ratio * max(abs(float(train_mean)), scale):
-                return True  # e.g. salary in units instead of thousands
-        return scale > 0 and (live_std >= ratio * scale or live_std <= scale / ratio)
-
-    def _signal(self, metric: str, distance: float, p: float, js: float) -> Signal:
+    def _signal(self, phase: Literal["raised", "persisting", "recovered"]) -> Signal:
+        p, js = self._distances()
+        metric = "scale" if self.kind == "numeric" else "unseen_categories"
+        self.last_distance = p if self.kind == "numeric" else js
         n = len(self.window)
         evidence = {
             "feature": self.feature,
             "detector": metric,
             "psi": fmt(p),
             "js": fmt(js),
-            "threshold": fmt(self.cfg.psi_threshold if metric == "psi" else self.cfg.js_threshold),
             "recent_window": str(n),
             "reference": "model profile",
         }
-        if self.kind == "numeric" and self.values:
-            live_mean = sum(self.values) / len(self.values)
-            var = sum((v - live_mean) ** 2 for v in self.values) / max(len(self.values) - 1, 1)
+        if self.kind == "numeric":
+            values = list(self.values)
+            live_mean = sum(values) / len(values)
+            var = sum((v - live_mean) ** 2 for v in values) / max(len(values) - 1, 1)
+            # The window may still mix both regimes: the newest values say best how large the factor is.
+            factor = self.scale_factor(values[-20:], 20) or self.scale_factor(values)
             evidence |= {
                 "before_mean": fmt(self.mean),
                 "before_std": fmt(self.std),
                 "after_mean": fmt(live_mean),
                 "after_std": fmt(math.sqrt(var)),
+                "scale_factor": fmt(factor),
+                "scale_window": str(len(values)),
             }
             detail = f"live mean {fmt(live_mean)} vs training {fmt(self.mean)}"
-            if self.mean not in (None, 0) and live_mean != 0:
-                ratio = live_mean / float(self.mean)  # type: ignore[arg-type]
-                if abs(ratio) >= 10 or abs(ratio) <= 0.1:
-                    detail += f" (x{ratio:.3g}: a unit or scaling change?)"
+            if factor is not None:
+                detail += f" (x{factor:.3g}: a unit or scaling change?)"
         else:
-            detail = "category mix differs from training"
+            share = self.unseen_share()
+            evidence["unseen_share"] = f"{share:.4f}"
+            detail = f"{share:.0%} of the values are categories training never saw (an encoding change?)"
+        what = {"raised": "", "persisting": " persists", "recovered": " is gone"}[phase]
         return Signal(
             kind="skew",
             feature=self.feature,
             detector=metric,
-            summary=(
-                f"Training-serving skew on '{self.feature}': {metric.upper()} {distance:.3f} "
-                f"over the last {n} events; {detail}."
-            ),
+            summary=f"Training-serving skew on '{self.feature}'{what}: {detail}, over the last {n} events.",
             evidence=evidence,
-            severity="critical"
-            if distance >= 4 * (self.cfg.psi_threshold if metric == "psi" else 0.25)
-            else "warning",
+            severity="critical" if phase != "recovered" else "info",
+            phase=phase,
         )

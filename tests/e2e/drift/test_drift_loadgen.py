@@ -57,7 +57,12 @@ def run(
 
 
 def by_type(incidents: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [i for i in incidents if i["type"] == kind]
+    """The incidents of one type, each once (a persisting problem also sends updates of its incident)."""
+    first: dict[str, dict[str, Any]] = {}
+    for i in incidents:
+        if i["type"] == kind:
+            first.setdefault(i["incident_id"], i)
+    return list(first.values())
 
 
 def show(incidents: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
@@ -86,6 +91,8 @@ def test_label_function_change_gives_a_concept_drift_incident(
     print(f"concept_drift: {sent} messages in {secs:.1f}s; incidents {show(incidents)}")
     concept = by_type(incidents, "concept_drift")
     assert len(concept) == 1, show(incidents)
+    updates = [i for i in incidents if i["incident_id"] == concept[0]["incident_id"] and i["count"] > 1]
+    assert all(u["evidence"]["state"] == "persisting" for u in updates)  # still worse: the same incident
     ev = concept[0]["evidence"]
     assert concept[0]["target"] == "job_apply"
     assert float(ev["after_error_rate"]) > float(ev["before_error_rate"])
@@ -113,6 +120,7 @@ def test_null_burst_gives_a_data_quality_incident(drift: DriftProcess, make_sett
     assert quality[0]["target"] == "skill_match" and quality[0]["root_cause"] == "data_quality"
     assert "null" in quality[0]["evidence"]["reasons"]
     assert [i for i in incidents if i["type"] != "data_quality"] == []
+    assert len({i["incident_id"] for i in incidents}) == 1
 
 
 def test_stable_traffic_of_100k_events_gives_no_incident(

@@ -42,7 +42,7 @@ def fv(i: int, numeric: dict[str, float | None], categorical: dict[str, str] | N
     }
 
 
-def prediction(i: int, score: float, version: int = 1) -> dict[str, Any]:
+def prediction(i: int, score: float, version: int = 1, interaction_ts: int | None = None) -> dict[str, Any]:
     return {
         "event_id": f"p-{i}",
         "ts": T0 + i * 10,
@@ -54,6 +54,7 @@ def prediction(i: int, score: float, version: int = 1) -> dict[str, Any]:
         "model_name": "job_apply",
         "model_version": version,
         "latency_ms": 1.0,
+        "interaction_ts": T0 + i * 10 if interaction_ts is None else interaction_ts,
     }
 
 
@@ -68,10 +69,10 @@ def label(i: int, applied: bool) -> dict[str, Any]:
     }
 
 
-def model_live(version: int, profile: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def model_live(version: int, profile: list[dict[str, Any]] | None = None, ts: int = T0) -> dict[str, Any]:
     return {
         "event_id": f"mp-{version}",
-        "ts": T0,
+        "ts": ts,
         "source": "trainer",
         "model_name": "job_apply",
         "version": version,

@@ -24,6 +24,11 @@ def run(det, values):
     return [(i, s) for i, v in enumerate(values) if (s := det.update(v)) is not None]
 
 
+def raised(hits):
+    """The signals that open an incident (a persisting problem also re-signals, as ``persisting``)."""
+    return [(i, s) for i, s in hits if s.phase == "raised"]
+
+
 @pytest.mark.parametrize("shift", [1.0, 2.0])
 def test_numeric_mean_shift_fires_once_and_names_the_feature(shift: float) -> None:
     rng = np.random.default_rng(1)
@@ -72,11 +77,27 @@ def test_categorical_mix_change_fires_and_stable_is_quiet() -> None:
 def test_error_rate_increase_fires_stable_is_quiet() -> None:
     rng = np.random.default_rng(5)
     errors = (rng.random(6000) < np.where(np.arange(6000) < 3000, 0.1, 0.3)).tolist()
-    hits = run(create("error_rate", "job_apply", ErrorThresholds()), errors)
+    all_hits = run(create("error_rate", "job_apply", ErrorThresholds()), errors)
+    hits = raised(all_hits)
     assert len(hits) == 1 and 3000 <= hits[0][0] < 3600
     assert hits[0][1].kind == "concept_drift"
     assert float(hits[0][1].evidence["after_error_rate"]) > 0.2
+    # The degradation persists: it keeps being reported, against the reference it was raised on.
+    later = [s for _, s in all_hits[1:]]
+    assert later and {s.phase for s in later} == {"persisting"}
+    assert all(float(s.evidence["before_error_rate"]) < 0.15 for s in later)
     assert run(create("error_rate", "m", ErrorThresholds()), (rng.random(40_000) < 0.1).tolist()) == []
+
+
+def test_error_rate_recovery_rearms_and_a_second_degradation_is_raised_again() -> None:
+    rng = np.random.default_rng(8)
+    rates = [0.1] * 3000 + [0.35] * 2000 + [0.1] * 3000 + [0.35] * 2000
+    hits = run(create("error_rate", "m", ErrorThresholds()), (rng.random(len(rates)) < np.array(rates)).tolist())
+    phases = [(i, s.phase) for i, s in hits]
+    opened = [i for i, p in phases if p == "raised"]
+    assert len(opened) == 2 and 3000 <= opened[0] < 3600 and 8000 <= opened[1] < 8600, phases
+    recovered = [i for i, p in phases if p == "recovered"]
+    assert len(recovered) == 1 and 5000 <= recovered[0] < 6500, phases
 
 
 def test_skew_from_unit_change_against_profile() -> None:
@@ -86,11 +107,24 @@ def test_skew_from_unit_change_against_profile() -> None:
     same = SkewDetector("salary_k", profile, SkewThresholds())
     assert run(same, (60 + 15 * rng.standard_normal(5000)).tolist()) == []
     det = SkewDetector("salary_k", profile, SkewThresholds())
-    hits = run(det, (1000 * (60 + 15 * rng.standard_normal(3000))).tolist())
-    assert len(hits) == 1  # hysteresis: the skew persists, but it is one signal
-    s = hits[0][1]
-    assert s.kind == "skew" and float(s.evidence["psi"]) > 1
-    assert "x1e+03" in s.summary or "x1000" in s.summary or "unit" in s.summary
+    bad = (1000 * (60 + 15 * rng.standard_normal(3000))).tolist()
+    hits = run(det, bad)
+    assert len(raised(hits)) == 1  # the skew persists: one incident, then "persisting" reminders
+    i, s = hits[0]
+    assert i < 100 and s.kind == "skew" and float(s.evidence["scale_factor"]) == pytest.approx(1000, rel=0.2)
+    assert "unit" in s.summary and {x.phase for _, x in hits[1:]} <= {"persisting"}
+    back = run(det, (60 + 15 * rng.standard_normal(500)).tolist())
+    assert [x.phase for _, x in back] == ["recovered"]
+
+
+def test_categorical_skew_is_an_encoding_change_not_a_mix_change() -> None:
+    rng = np.random.default_rng(9)
+    profile = {"kind": "categorical", "categories": ["na", "eu", "apac"], "fractions": [0.5, 0.3, 0.2]}
+    mix = SkewDetector("region", profile, SkewThresholds())
+    assert run(mix, rng.choice(["na", "eu", "apac"], size=3000, p=[0.1, 0.1, 0.8]).tolist()) == []
+    upper = SkewDetector("region", profile, SkewThresholds())
+    hits = run(upper, rng.choice(["NA", "eu", "apac"], size=3000, p=[0.5, 0.3, 0.2]).tolist())
+    assert len(raised(hits)) == 1 and float(hits[0][1].evidence["unseen_share"]) > 0.3
 
 
 def test_skew_accepts_outer_edges_and_rejects_bad_profiles() -> None:
@@ -134,12 +168,13 @@ def test_error_reference_keeps_learning_after_the_warm_up() -> None:
     rng = np.random.default_rng(11)
     cfg = ErrorThresholds()
     det = create("error_rate", "m", cfg)
-    assert run(det, (rng.random(cfg.warmup + 5000) < 0.07).tolist()) == []
-    assert det.base_n == cfg.warmup + 5000 - cfg.confirm_window
+    longest = cfg.confirm_window * 25
+    assert run(det, (rng.random(cfg.warmup + longest + 5000) < 0.07).tolist()) == []
+    assert len(det.reference) == cfg.warmup + 5000  # every label that left the longest window
     assert abs(det.base_rate - 0.07) < 0.01
     hits = run(det, (rng.random(1000) < 0.25).tolist())
-    assert len(hits) == 1 and hits[0][0] < 400
-    assert int(hits[0][1].evidence["reference_window"]) > cfg.warmup + 4000
+    assert len(raised(hits)) == 1 and hits[0][0] < 400
+    assert int(hits[0][1].evidence["reference_window"]) >= cfg.warmup + 5000
 
 
 def test_numeric_skewed_and_bimodal_stable_streams_are_quiet() -> None:
@@ -157,7 +192,7 @@ def test_numeric_skewed_and_bimodal_stable_streams_are_quiet() -> None:
 
 
 def test_a_moderate_shift_against_the_profile_is_drift_not_skew() -> None:
-    """+2 std moves the live window far from the training bins (large PSI) but keeps its scale."""
+    """+2 std moves the live window far from the training bins but keeps its scale: drift, not skew."""
     import random
 
     rng = random.Random(3)
@@ -168,4 +203,4 @@ def test_a_moderate_shift_against_the_profile_is_drift_not_skew() -> None:
     assert [s for _ in range(3000) if (s := shifted.update(rng.gauss(150.0, 30.0)))] == []
     units = SkewDetector("salary_k", profile, SkewThresholds())
     hits = [s for _ in range(3000) if (s := units.update(rng.gauss(90.0, 30.0) * 1000))]
-    assert len(hits) == 1 and hits[0].kind == "skew"
+    assert [s.phase for s in hits if s.phase == "raised"] == ["raised"] and hits[0].kind == "skew"
