@@ -63,8 +63,9 @@ bench-bus: $(STAMP) ## Codec records/s and bus pass-through vs bare confluent-ka
 bench-inference: $(STAMP) ## /predict p50/p99 at 500 requests/s and batch rows/s
 	$(PY) -m bench.inference.predict_latency
 
-bench-drift: $(STAMP) ## Drift detectors on streams with known change points, side by side with river's defaults
+bench-drift: $(STAMP) ## Drift detectors on streams with known change points and on seasonal traffic
 	$(PY) -m bench.drift.evaluate --quick
+	$(PY) -m bench.drift.seasonal --seeds 2 --days 3
 	$(PY) -m bench.drift.throughput
 
 bench-logclassifier: $(STAMP) ## Log lines/s classified, warm template cache and all-new templates; macro-F1

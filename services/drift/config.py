@@ -29,7 +29,7 @@ class NumericThresholds:
     variance_ph_threshold: float = 18.0
     clip_z: float = 8.0
     confirm_window: int = 200
-    confirm_patience: int = 300
+    confirm_patience: int = 600
     min_effect_std: float = 0.3
     min_std_ratio: float = 1.3
 

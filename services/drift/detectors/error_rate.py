@@ -1,8 +1,8 @@
 """Concept drift on the prediction error stream (a prediction joined with its delayed label).
 
 The error rate of the last labels is tested against the error rate the reference expects for the
-same phases of the day, with a two-proportion z-test at three window sizes (``confirm_window`` x1,
-x5, x25): a short window catches a large degradation within a couple of hundred labels, a long one a
+same phases of the day, with a two-proportion z-test at four window sizes (``confirm_window`` x1,
+x2.5, x5, x25): a short window catches a large degradation within a couple of hundred labels, a long one a
 small but lasting one. A window signals when its rate is above the expected one by ``confirm_z``
 standard errors and by ``min_increase``: only a worse model is an incident. DDM
 (river.drift.binary.DDM) and ADWIN watch the 0/1 errors and raise candidates cheaply; while one is
@@ -39,7 +39,8 @@ PRIOR_LABELS = 50  # a phase's error rate leans on the overall rate until it has
 ERROR_PHASES = 96
 INFLATION_EVERY = 5000  # labels between two estimates of the error stream's autocorrelation
 CHECK_EVERY = 25  # labels between two tests of every window when no candidate is pending
-SCALES = (1, 5, 25)  # window sizes, in confirm_window units
+SCALES = (1.0, 2.5, 5.0, 25.0)  # window sizes, in confirm_window units
+SHORT_WINDOW = 1000  # below this many labels the error count's right tail is long: the z-test is made stricter
 
 Item = tuple[int, int, float, int]  # (error, phase, expected error rate when it came, labels behind that rate)
 
@@ -113,7 +114,7 @@ class ErrorRateDetector:
 
     def _rearm(self) -> None:
         """Watch for a new degradation against the kept reference."""
-        self.windows = [_Window(self.cfg.confirm_window * k) for k in SCALES]
+        self.windows = [_Window(int(self.cfg.confirm_window * k)) for k in SCALES]
         self.candidate: tuple[str, int] | None = None
         self.last_z = 0.0
         self.degraded = False
@@ -232,9 +233,9 @@ class ErrorRateDetector:
         m = max(m, 1.0)
         p0 = min(max(p0, 1.0 / (m + 1)), 1 - 1.0 / (m + 1))
         inflation = self.inflation.get(window, 1.0)
-        # The larger of the two binomial variances: the error count of a short window has a long right
+        # In a short window the larger of the two binomial variances: its error count has a long right
         # tail, which the variance at p0 alone understates (false alarms at z 4 in a stable stream).
-        var = max(p0 * (1 - p0), p1 * (1 - p1))
+        var = max(p0 * (1 - p0), p1 * (1 - p1)) if n < SHORT_WINDOW else p0 * (1 - p0)
         return (p1 - p0) / math.sqrt(var * inflation * (1.0 / n + 1.0 / m))
 
     def _test(self, windows: list[_Window]) -> _Window | None:

@@ -27,6 +27,7 @@ from services.drift.detectors.season import NumericReference, _Pool
 ABS_Z_MEAN = math.sqrt(2.0 / math.pi)  # E|z| of a standard normal; only the initial guess
 MAX_BLOCK = 64  # at most this many consecutive values make one observation of the detectors
 CALIBRATION_Z = 4.5  # a confirmed change strays this many times further than normal traffic's windows
+TAIL_MARGIN = 1.3  # ...and further than the furthest normal window by this factor
 MIN_CALIBRATION_WINDOWS = 10  # reference windows needed to measure how far normal traffic strays
 LIVE_CALIBRATION_WINDOWS = 150  # live windows after the reference that calibrate the bars further
 MAX_EFFECT_BAR = 0.75  # live calibration never asks more of a mean shift (std units)...
@@ -65,6 +66,13 @@ def _trimmed(xs: list[float]) -> tuple[float, float]:
     core = s[k:len(s) - k] or s
     m = sum(core) / len(core)
     return m, math.sqrt(sum((x - m) ** 2 for x in core) / len(core))
+
+
+def _bar(xs: list[float]) -> float:
+    """What a change must exceed, from normal windows: ``CALIBRATION_Z`` times their root mean square, or
+    ``TAIL_MARGIN`` times the largest one (window statistics of bursty features have heavy tails)."""
+    rms = math.sqrt(sum(x * x for x in xs) / len(xs))
+    return max(CALIBRATION_Z * rms, TAIL_MARGIN * max(abs(x) for x in xs))
 
 
 def _pvar(xs: list[float]) -> float:
@@ -215,14 +223,15 @@ class NumericDriftDetector:
             return
         self._clean_run = 0
         mean, spread = _trimmed(list(self.recent.values))
+        log_ratio = math.log(max(spread, 1e-9) / self.ref_spread)
+        if abs(mean) >= self.effect_bar or abs(log_ratio) >= self.log_ratio_bar:
+            return  # a window past the bars may be a change in the making: it calibrates nothing
         self._live_means.append(mean)
-        self._live_logs.append(math.log(max(spread, 1e-9) / self.ref_spread))
+        self._live_logs.append(log_ratio)
         if len(self._live_means) < MIN_CALIBRATION_WINDOWS:
             return
-        rms = math.sqrt(sum(m * m for m in self._live_means) / len(self._live_means))
-        rms_log = math.sqrt(sum(v * v for v in self._live_logs) / len(self._live_logs))
-        self.effect_bar = max(self.effect_bar, min(MAX_EFFECT_BAR, CALIBRATION_Z * rms))
-        self.log_ratio_bar = max(self.log_ratio_bar, min(math.log(MAX_RATIO_BAR), CALIBRATION_Z * rms_log))
+        self.effect_bar = max(self.effect_bar, min(MAX_EFFECT_BAR, _bar(self._live_means)))
+        self.log_ratio_bar = max(self.log_ratio_bar, min(math.log(MAX_RATIO_BAR), _bar(self._live_logs)))
 
     def _rearm(self) -> None:
         """Keep the reference, restart the detectors: what was seen is not the new normal."""
