@@ -170,8 +170,9 @@ def test_two_replicas_racing_on_one_incident_act_once(topic_prefix: str, pg_dsn:
             t.start()
         for t in threads:
             t.join(60)
+        # Copies of the same incident id are replays: "duplicate", or "update" when one lands while the
+        # episode runs and is merged into it; which of the two depends on timing, acting twice never.
         assert kinds.count("act") == 1 and set(kinds) - {"act"} <= {"update", "duplicate"}
-        assert kinds.count("update") >= 1  # a copy that came while the episode ran updates it
         assert [c["command"] for c in read_topic(settings, "commands", timeout_s=5)] == ["pause_ingest"]
     finally:
         for h, p in ((a, pool_a), (b, pool_b)):
