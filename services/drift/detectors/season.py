@@ -148,7 +148,8 @@ class NumericReference:
         self._changed: list[int] = [0] * self.season.bins  # learn count when each bin last changed
         self._built: list[int] = []  # learn count when each pool was built
         self._learnt = 0
-        self._current = -1
+        self._frontier_ms = -1  # the newest event time seen, and its phase: pools refresh as time moves on
+        self._frontier_bin = -1
         self._global = False
         self.seasonal_effect = 0.0
         self.overall_mean = 0.0
@@ -241,10 +242,16 @@ class NumericReference:
         return math.sqrt(sum(w * (m - mean) ** 2 for m, w in zip(means, weights, strict=True)) / total)
 
     def pool(self, ts_ms: int) -> _Pool:
+        """The pool of the value's phase; refreshed when event time moves into a new phase.
+
+        Only the newest event time moves the frontier: events of several partitions interleave a
+        little out of order, and a late one near a phase boundary must not rebuild pools back and forth.
+        """
         b = self.season.bin(ts_ms)
-        if b != self._current:
-            self._current = b
-            if self._learnt:
+        if ts_ms > self._frontier_ms:
+            entered = b != self._frontier_bin
+            self._frontier_ms, self._frontier_bin = ts_ms, b
+            if entered and self._learnt:
                 self._refresh(b)
         return self._pools[b]
 
