@@ -126,10 +126,14 @@ class IncidentThresholds:
     An open incident expires ``cooldown_ms`` after its last signal (or at once when its detector
     reports recovery); a signal after that opens a new one. Updates are sent at most every
     ``update_interval_ms``, so a persisting problem stays visible without flooding the topic.
+    The input counts as known bad (a model degradation then gets root cause upstream_data) while a
+    skew or data-quality incident has had a signal within ``bad_data_recent_ms``: an incident that
+    merely has not expired yet says nothing about the data now.
     """
 
     cooldown_ms: int = 600_000
     update_interval_ms: int = 30_000
+    bad_data_recent_ms: int = 60_000
     max_features: int = 200
 
 

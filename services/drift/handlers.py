@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from services.common.events import derived_id, header
+from services.common.incidents import UPSTREAM_DATA
 from services.drift import metrics
 from services.drift.config import Thresholds
 from services.drift.detectors.base import Signal, fmt
@@ -64,7 +65,6 @@ EXPLANATIONS = {
 
 OUT_OF_RANGE = ("below_min", "above_max")
 JUDGE_MIN_VALUES = 20  # values enough to tell a change of units from drift or bad values
-UPSTREAM_DATA = "upstream_data"  # root cause of a model degradation while its input data is known bad
 
 
 @dataclass
@@ -483,8 +483,11 @@ class DriftMonitor:
         self.stats[f"incident_{s.kind}"] += 1
         return self._record(s, v, ts, model, fp, event_id, opened)
 
-    def _open_data_incidents(self) -> list[str]:
-        return sorted(fp for fp, o in self.state.open.items() if o.kind in ("skew", "data_quality"))
+    def _open_data_incidents(self, ts: int) -> list[str]:
+        """Skew and data-quality incidents whose problem is still being seen at ``ts``."""
+        recent = self.th.incident.bad_data_recent_ms
+        return sorted(fp for fp, o in self.state.open.items()
+                      if o.kind in ("skew", "data_quality") and ts - o.last_seen <= recent)
 
     def _record(
         self, s: Signal, v: dict[str, Any], ts: int, model: str, fp: str, event_id: str, inc: OpenIncident
@@ -502,7 +505,7 @@ class DriftMonitor:
         evidence["state"] = "open" if inc.count == 1 else "persisting"
         root_cause = "data_quality" if s.kind == "data_quality" else None
         explanation = f"{s.summary} {EXPLANATIONS[s.kind]}"
-        upstream = self._open_data_incidents() if s.kind == "concept_drift" else []
+        upstream = self._open_data_incidents(ts) if s.kind == "concept_drift" else []
         if upstream:
             # The model is fed bad data right now: retraining on it would learn the fault.
             root_cause = UPSTREAM_DATA

@@ -214,3 +214,26 @@ def test_labels_for_an_older_model_are_not_held_against_the_new_one() -> None:
     mon.handle("labels", label(1, False))
     assert mon.stats["joined_stale_model"] == 1
     assert mon.state.errors == {}
+
+
+@pytest.mark.parametrize(("burst_at", "root_cause"), [(13_000, "upstream_data"), (1_000, None)])
+def test_a_model_degradation_is_blamed_on_bad_data_only_while_that_data_is_still_seen(
+    burst_at: int, root_cause: str | None
+) -> None:
+    """A null burst 130 s of event time before the concept changes is over, not a cause; 10 s before, it is."""
+    rng = np.random.default_rng(19)
+    mon = monitor()
+    rows = stable_rows(rng, burst_at + 600)
+    for r in rows[burst_at:burst_at + 200]:
+        r["salary_k"] = None
+    assert [i["type"] for i in feed_features(mon, rows)] == ["data_quality"]
+    out: list[dict] = []
+    for i in range(10_000, 18_000):  # event time 100 s to 180 s; the concept flips at 140 s
+        x = rng.standard_normal(2)
+        score = 1 / (1 + np.exp(-4 * (x[0] + x[1])))
+        truth = bool((x[0] + x[1] > 0) if i < 14_000 else (x[0] - x[1] > 0))
+        out += mon.handle("predictions", prediction(i, float(score)))
+        out += mon.handle("labels", label(i, truth))
+    concept = [i for i in out if i["type"] == "concept_drift"]
+    assert concept, "the concept change was not detected"
+    assert concept[0]["root_cause"] == root_cause, concept[0]["explanation"]
