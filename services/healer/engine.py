@@ -27,12 +27,15 @@ from services.healer.audit import ActionStatus, Auditor, action_event
 from services.healer.handlers import (
     HUMAN,
     BadIncident,
+    BadInputNote,
     Decision,
     EpisodeStatus,
     FingerprintState,
     IncidentView,
     PlannedStep,
+    attribute_to_bad_input,
     decide,
+    is_bad_input,
     validate_incident,
 )
 from services.healer.learning import RedisStats, thompson_order
@@ -82,9 +85,14 @@ def _row_view(row: dict[str, Any]) -> IncidentView:
     )
 
 
-def _why_human(attempts: int, last_failure: str) -> str:
+def _why_human(attempts: int, last_failure: str, inc: IncidentView | None = None) -> str:
     """Why a human gets the incident, with the last thing that went wrong (e.g. the gate's reason)."""
     if not attempts:
+        evidence = inc.evidence if inc is not None else {}
+        if evidence.get("bad_input_incident"):
+            return (f"the policy hands this to a human: it follows bad input ({evidence['bad_input_class']}, "
+                    f"incident {evidence['bad_input_incident']}), and retraining on it would teach the model "
+                    "the fault")
         return "the policy hands this to a human"
     return f"{attempts} attempt(s) did not fix it" + (f"; last: {last_failure}" if last_failure else "")
 
@@ -159,6 +167,7 @@ class Healer:
         except BadIncident as exc:
             return self._refuse_bad(value, str(exc))
         self.safety.note_seen(inc.fingerprint, inc.last_seen)
+        inc = self._attribute(inc)
         decision = self._decide(inc)
         if decision.kind in ABSORBED:
             return self._absorb(inc, decision)
@@ -191,6 +200,19 @@ class Healer:
                 self._futures.add(fut)
             fut.add_done_callback(self._done)
         return decision
+
+    def _attribute(self, inc: IncidentView) -> IncidentView:
+        """Note a report of bad input; give a drift that follows one the root cause upstream_data."""
+        if is_bad_input(inc):
+            self.safety.note_bad_input(BadInputNote(inc.incident_id, inc.incident_class, inc.last_seen))
+            return inc
+        attributed = attribute_to_bad_input(inc, self.safety.bad_input_note(),
+                                            int(self.settings.upstream_settle_s * 1000))
+        if attributed is not inc:
+            log.warning("%s follows bad input (%s, incident %s): root cause upstream_data", inc.incident_class,
+                        attributed.evidence["bad_input_class"], attributed.evidence["bad_input_incident"],
+                        extra={"incident_id": inc.incident_id})
+        return attributed
 
     def _acquire(self, inc: IncidentView) -> str | Decision:
         """The fingerprint's lock token, or what to make of the incident while another replica holds it.
@@ -338,7 +360,7 @@ class Healer:
             self.safety.set_state(inc.fingerprint, FingerprintState(inc.incident_id, "acting", now_ms()),
                                   ttl_s=s.lock_ttl_s)
             if step.action == "alert":
-                return self._escalate(inc, decision, _why_human(attempt, last_failure), received_ms, step)
+                return self._escalate(inc, decision, _why_human(attempt, last_failure, inc), received_ms, step)
             attempt += 1
             action_id = derived_id(f"action:{attempt}:{step.action}:{step.target}", inc.incident_id)
             if (step.target, step.action) not in cooled:

@@ -7,9 +7,11 @@ every rule of the healer's judgement is unit-testable with plain values.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast, get_args
 
+from services.common.incidents import MODEL_SIDE_TYPES, UPSTREAM_DATA
+from services.common.incidents import is_bad_input as incident_is_bad_input
 from services.healer.policy import INCIDENT_TYPES, Policy, Step
 
 HUMAN = "human"
@@ -78,6 +80,44 @@ def validate_incident(value: dict[str, Any]) -> IncidentView:
         ts=ts,
         evidence={str(k): str(v) for k, v in (value.get("evidence") or {}).items()},
     )
+
+
+def is_bad_input(incident: IncidentView) -> bool:
+    return incident_is_bad_input(incident.type, incident.root_cause)
+
+
+@dataclass(frozen=True)
+class BadInputNote:
+    """The newest report of bad input any replica has seen (shared in Redis)."""
+
+    incident_id: str
+    incident_class: str
+    last_seen: int  # epoch ms of its newest report
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"incident_id": self.incident_id, "incident_class": self.incident_class, "last_seen": self.last_seen}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BadInputNote:
+        return cls(str(data["incident_id"]), str(data["incident_class"]), int(data["last_seen"]))
+
+
+def attribute_to_bad_input(incident: IncidentView, note: BadInputNote | None, settle_ms: int) -> IncidentView:
+    """A drift that starts while bad input is reported, or within ``settle_ms`` of its last report, is
+    taken as its echo: root cause ``upstream_data``, with the bad-input incident as evidence.
+
+    Bad records change what the model sees beyond the records themselves: dead-lettered events thin
+    the windowed counts, and a quarantined ingest replays its backlog in a burst when it resumes.
+    Retraining on that would teach the model the fault, so such a drift goes to a human. A drift
+    that already has a root cause, or starts after the settle time, is judged on its own.
+    """
+    if incident.type not in MODEL_SIDE_TYPES or incident.root_cause or note is None:
+        return incident
+    if note.incident_id == incident.incident_id or incident.first_seen > note.last_seen + settle_ms:
+        return incident
+    evidence = {**incident.evidence, "bad_input_incident": note.incident_id, "bad_input_class": note.incident_class,
+                "bad_input_last_seen_ms": str(note.last_seen)}
+    return replace(incident, root_cause=UPSTREAM_DATA, evidence=evidence)
 
 
 # What the healer last did about a fingerprint. An open episode (acting, escalated) holds the
@@ -155,9 +195,12 @@ def keep_order(_cls: str, steps: Sequence[Step]) -> Sequence[Step]:
     return steps
 
 
+HARMLESS_ACTIONS = frozenset({"alert", "wait"})  # they touch nothing, so any target is allowed
+
+
 def target_allowed(action: str, target: str, allowed: set[str]) -> bool:
-    """Alerts go to humans and are always allowed; everything else only to allowlisted targets."""
-    return action == "alert" or target in allowed
+    """Alerts go to humans and waiting touches nothing; everything else only to allowlisted targets."""
+    return action in HARMLESS_ACTIONS or target in allowed
 
 
 def decide(

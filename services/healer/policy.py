@@ -40,7 +40,7 @@ ROOT_CAUSES = frozenset(
         "upstream_data",  # drift: the model degraded while its input data is known bad
     }
 )
-VERIFICATIONS = frozenset({"health", "model_live", "model_rolled_back", "quiet", "delivered", "none"})
+VERIFICATIONS = frozenset({"health", "model_live", "model_rolled_back", "quiet", "recovered", "delivered", "none"})
 _STEP_KEYS = {"action", "target", "verify", "attempts", "verify_timeout_s"}
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-from services.healer.handlers import FingerprintState
+from services.healer.handlers import BadInputNote, FingerprintState
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,22 @@ class SafetyStore:
     # -- freshest sighting of a fingerprint (verification by absence) ---------------------------
     def note_seen(self, fingerprint: str, last_seen_ms: int) -> None:
         self.r.eval(_MAX, 1, self.key("seen", fingerprint), last_seen_ms, self.dedupe_ttl_ms)
+
+    def note_bad_input(self, note: BadInputNote) -> None:
+        """Keep the newest report of bad input (an older one arriving late does not replace it)."""
+        current = self.bad_input_note()
+        if current is None or note.last_seen >= current.last_seen:
+            self.r.set(self.key("bad_input"), json.dumps(note.to_dict()), px=self.dedupe_ttl_ms)
+
+    def bad_input_note(self) -> BadInputNote | None:
+        raw = self.r.get(self.key("bad_input"))
+        if not raw:
+            return None
+        try:
+            return BadInputNote.from_dict(json.loads(raw))
+        except (ValueError, KeyError, TypeError) as exc:  # unreadable: as if none, never fatal
+            log.error("unreadable bad-input note, ignored: %s", exc)
+            return None
 
     def last_seen(self, fingerprint: str) -> int:
         return int(self.r.get(self.key("seen", fingerprint)) or 0)

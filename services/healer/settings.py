@@ -45,6 +45,11 @@ class HealerSettings(CommonSettings):
         description="how long an incident id is remembered; an escalated episode holds its fingerprint this long "
                     "unless a human resolves it first",
     )
+    upstream_settle_s: float = Field(
+        default=120.0, ge=0,
+        description="a drift starting within this long of the last report of bad input is taken as its echo "
+                    "(root cause upstream_data: to a human, not retrained)",
+    )
     max_concurrent_episodes: int = Field(default=4, ge=1)
     # closed loop
     verify_timeout_s: float = Field(default=30.0, gt=0, description="default bound of a verification")

@@ -125,6 +125,7 @@ class Verifier:
             "model_live": self._model_live,
             "model_rolled_back": self._model_rolled_back,
             "quiet": self._quiet,
+            "recovered": self._recovered,
         }.get(step.verify)
         if check is None:  # delivered / none: the action itself was the proof
             return VerifyResult(True, f"{step.verify}: the action was acknowledged", now_ms())
@@ -181,3 +182,14 @@ class Verifier:
         if quiet_for >= window_ms:
             return Check(True, f"no fresh incident with this fingerprint for {quiet_for / 1000:.1f} s", True)
         return Check(False, f"quiet for {quiet_for / 1000:.1f} s of {window_ms / 1000:.1f} s")
+
+    def _recovered(self, probe: Probe) -> Check:
+        """The reports have stopped: none for ``quiet_s`` (a step parameter) since the later of the action
+        and the last report. A report meanwhile only restarts the count: the problem is still ending."""
+        quiet_ms = int(float(probe.step.params.get("quiet_s", self.settings.quiet_window_s)) * 1000)
+        last = max(probe.started_ms, self.safety.last_seen(probe.incident.fingerprint))
+        quiet_for = now_ms() - last
+        if quiet_for >= quiet_ms:
+            return Check(True, f"no report of the problem for {quiet_for / 1000:.1f} s: it ended", True)
+        return Check(False, f"last report {quiet_for / 1000:.1f} s ago; waiting for {quiet_ms / 1000:.0f} s "
+                            "without one")

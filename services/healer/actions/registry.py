@@ -10,10 +10,11 @@ from services.healer.actions.restart_container import RestartContainer
 from services.healer.actions.resume_ingest import ResumeIngest
 from services.healer.actions.retrain import Retrain
 from services.healer.actions.rollback import Rollback
+from services.healer.actions.wait import Wait
 
 REGISTRY: dict[str, Action] = {
     a.name: a
-    for a in (RestartContainer(), Retrain(), Rollback(), PauseIngest(), ResumeIngest(), Reload(), Alert())
+    for a in (RestartContainer(), Retrain(), Rollback(), PauseIngest(), ResumeIngest(), Reload(), Wait(), Alert())
 }
 
 

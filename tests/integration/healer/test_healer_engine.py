@@ -304,11 +304,12 @@ def test_cooldown_and_budget_are_shared_and_refusals_are_audited(topic_prefix: s
         assert "verifying that run instead" in audit[0][2]
         assert audit[-1][:2] == ("pause_ingest", "resolved")
         # the budget (1 action per minute) is spent: a third incident is refused and escalated
-        third = incident(type="concept_drift", service="inference")
+        # (a crash: a drift this soon after bad input would be handed to a human without any action)
+        third = incident(type="service_down", service="inference")
         healer.on_incident(third)
         audit = rows(pg_dsn, "SELECT action, status, reason FROM actions WHERE incident_id = %s ORDER BY ts",
                      third["incident_id"])
-        assert audit[0][:2] == ("retrain", "refused") and "budget" in audit[0][2]
+        assert audit[0][:2] == ("restart_container", "refused") and "budget" in audit[0][2]
         assert [c["command"] for c in read_topic(settings, "commands", timeout_s=3)] == ["pause_ingest"]
     finally:
         healer.close()
@@ -338,3 +339,63 @@ def test_an_episode_interrupted_by_shutdown_can_be_taken_over(topic_prefix: str,
             pool_b.close()
     finally:
         pool_a.close()
+
+
+def test_a_drift_right_after_a_contract_break_is_not_retrained_on(topic_prefix: str, pg_dsn: str) -> None:
+    """The bad-input note is shared in Redis: a second replica sees the first one's contract break."""
+    settings = healer_settings(topic_prefix)
+    first, pool1 = make_healer(settings, synchronous=True)
+    second, pool2 = make_healer(settings, synchronous=True)
+    try:
+        broken = incident(type="log_error", root_cause="schema_mismatch", service="ingest",
+                          summary="ingest: 5 schema mismatch errors in 1 s")
+        assert first.on_incident(broken).kind == "act"
+        drift = incident(type="data_drift", service="inference", target="job_views",
+                         summary="Feature 'job_views' drifted")
+        assert second.on_incident(drift).kind == "act"
+        commands = read_topic(settings, "commands", until=None, timeout_s=20)
+        assert [c["command"] for c in commands] == ["pause_ingest"], "no retrain on the echo of bad input"
+        actions = [a for a in read_topic(settings, "actions", until=None, timeout_s=20)
+                   if a["incident_id"] == drift["incident_id"]]
+        assert [(a["action"], a["status"]) for a in actions] == [("alert", "escalated")]
+        assert broken["incident_id"] in actions[0]["reason"] and "bad input" in actions[0]["reason"]
+        assert rows(pg_dsn, "SELECT root_cause, status FROM incidents WHERE incident_id = %s",
+                    drift["incident_id"]) == [("upstream_data", "escalated")]
+    finally:
+        first.close()
+        second.close()
+        pool1.close()
+        pool2.close()
+
+
+def test_a_dependency_outside_the_allowlist_is_waited_for_until_its_errors_stop(
+    topic_prefix: str, pg_dsn: str
+) -> None:
+    """Redis is not the healer's to restart: it waits, and resolves only once the reports have stopped."""
+    settings = healer_settings(topic_prefix)
+    healer, pool = make_healer(settings, synchronous=False)
+    try:
+        first = incident(type="log_error", root_cause="dependency_unavailable", service="feature", target="redis",
+                         severity="error", summary="feature: 5 dependency unavailable errors in 1 s (redis)")
+        started = time.monotonic()
+        assert healer.on_incident(first).kind == "act"
+        for n in range(2, 6):  # the outage goes on for 12 s: the log-classifier updates the incident
+            time.sleep(3)
+            update = {**first, **header("test"), "count": 5 * n, "last_seen": first["last_seen"] + 3000 * n}
+            healer.on_incident(update)
+        stopped = time.monotonic()
+        assert healer.wait_idle(90)
+        resolved_after = time.monotonic() - stopped
+        actions = [a for a in read_topic(settings, "actions", until=None, timeout_s=20)
+                   if a["incident_id"] == first["incident_id"]]
+        steps = [(a["action"], a["target"], a["status"]) for a in actions if a["status"] != "updated"]
+        assert steps == [("restart_container", "redis", "refused"), ("wait", "redis", "executed"),
+                         ("wait", "redis", "succeeded"), ("wait", "redis", "resolved")], steps
+        assert "outside the allowlist" in actions[0]["reason"]
+        assert resolved_after >= 19, f"resolved {resolved_after:.1f} s after the last report: before it was quiet"
+        assert time.monotonic() - started < 60
+        assert rows(pg_dsn, "SELECT status FROM incidents WHERE incident_id = %s", first["incident_id"]) == [
+            ("resolved",)]
+    finally:
+        healer.close()
+        pool.close()

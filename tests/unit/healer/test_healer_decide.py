@@ -9,7 +9,16 @@ from typing import Any
 import pytest
 
 from services.healer.actions.registry import known_actions
-from services.healer.handlers import BadIncident, FingerprintState, decide, episode_status, validate_incident
+from services.healer.handlers import (
+    BadIncident,
+    BadInputNote,
+    FingerprintState,
+    attribute_to_bad_input,
+    decide,
+    episode_status,
+    is_bad_input,
+    validate_incident,
+)
 from services.healer.learning import MemoryStats, thompson_order
 from services.healer.policy import load_policy, parse_policy
 from services.healer.settings import DEFAULT_POLICY, PIPELINE_SERVICES
@@ -157,3 +166,34 @@ def test_thompson_sampling_explores_when_nothing_is_known() -> None:
     rng = random.Random(1)
     firsts = {thompson_order("c", rung, MemoryStats(), rng)[0].action for _ in range(50)}
     assert firsts == {"restart_container", "reload"}
+
+
+def _note(last_seen: int) -> BadInputNote:
+    return BadInputNote("bad-1", "log_error/schema_mismatch", last_seen)
+
+
+@pytest.mark.parametrize("kind", ["data_drift", "concept_drift"])
+def test_a_drift_soon_after_bad_input_is_its_echo_and_goes_to_a_human(kind: str) -> None:
+    drift = validate_incident(incident(type=kind, incident_id="d1", first_seen=50_000))
+    echo = attribute_to_bad_input(drift, _note(last_seen=40_000), settle_ms=20_000)
+    assert echo.root_cause == "upstream_data" and echo.evidence["bad_input_incident"] == "bad-1"
+    d = decide(echo, None, POLICY, ALLOWED, 3)
+    assert [p.action for p in d.plan] == ["alert"], "retraining on bad input would learn the fault"
+
+
+def test_a_drift_long_after_bad_input_or_with_its_own_cause_is_judged_on_its_own() -> None:
+    late = validate_incident(incident(type="data_drift", first_seen=70_001))
+    assert attribute_to_bad_input(late, _note(last_seen=50_000), settle_ms=20_000) is late
+    caused = validate_incident(incident(type="concept_drift", root_cause="model_error", first_seen=50_000))
+    assert attribute_to_bad_input(caused, _note(last_seen=50_000), settle_ms=20_000) is caused
+    assert attribute_to_bad_input(late, None, settle_ms=20_000) is late
+    crash = validate_incident(incident(type="service_down", first_seen=50_000))
+    assert attribute_to_bad_input(crash, _note(last_seen=50_000), settle_ms=20_000) is crash
+
+
+@pytest.mark.parametrize(("kind", "cause", "bad"), [
+    ("skew", None, True), ("data_quality", "data_quality", True), ("log_error", "schema_mismatch", True),
+    ("log_error", "data_quality", True), ("log_error", "dependency_unavailable", False), ("data_drift", None, False),
+])
+def test_what_counts_as_bad_input(kind: str, cause: str | None, bad: bool) -> None:
+    assert is_bad_input(validate_incident(incident(type=kind, root_cause=cause))) is bad
