@@ -1,7 +1,10 @@
 """Bursts of one (service, root cause) within a window become one incident (pure logic, no I/O).
 
-Time is the records' own timestamps, not the wall clock, so a replay of the same records yields the
-same incidents with the same ids (event_id derived from the record that completed the burst).
+While its records keep coming the incident stays open, and is updated (same incident id, growing
+count) at most every ``update_interval_s``: a persisting problem is never swallowed, and its reports
+stopping is how the healer sees it end. It closes after ``cooldown_s`` without a record; the next
+burst opens a new one. Time is the records' own timestamps, not the wall clock, so a replay of the
+same records yields the same incidents with the same ids (derived from the records).
 """
 
 from __future__ import annotations
@@ -38,8 +41,12 @@ class _Burst:
     times: deque[int] = field(default_factory=deque)
     templates: Counter[str] = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)  # template -> one raw line
-    last_incident_ms: int | None = None
-    suppressed: int = 0
+    open_id: str | None = None  # the open incident's id
+    opened_ms: int = 0
+    last_record_ms: int = 0
+    last_sent_ms: int = 0
+    total: int = 0  # records of the open incident
+    since_sent: int = 0  # records since its last report
 
 
 class BurstAggregator:
@@ -48,42 +55,60 @@ class BurstAggregator:
     def __init__(
         self, window_s: float = 60.0, min_count: int = 5, cooldown_s: float = 300.0,
         incident_on_unknown: bool = True, source: str = "logclassifier",
-        min_count_by_cause: dict[str, int] | None = None,
+        min_count_by_cause: dict[str, int] | None = None, update_interval_s: float = 10.0,
     ) -> None:
         self.window_ms = int(window_s * 1000)
         self.min_count = min_count
         self.min_count_by_cause = dict(min_count_by_cause or {})
         self.cooldown_ms = int(cooldown_s * 1000)
+        self.update_interval_ms = int(update_interval_s * 1000)
         self.incident_on_unknown = incident_on_unknown
         self.source = source
         self._bursts: dict[tuple[str, str], _Burst] = {}
 
     def add(self, rec: Classified) -> dict[str, Any] | None:
-        """Add one record; returns an Incident record when it completes a burst outside the cooldown."""
+        """Add one record; returns an Incident record when it opens a burst's incident or updates it."""
         if rec.root_cause == "benign" or (rec.root_cause == "unknown" and not self.incident_on_unknown):
             return None
         burst = self._bursts.setdefault((rec.service, rec.root_cause), _Burst())
+        if burst.open_id is not None and rec.ts_ms - burst.last_record_ms >= self.cooldown_ms:
+            self._close(burst)  # no record for the whole cooldown: that incident is over
+        burst.last_record_ms = max(burst.last_record_ms, rec.ts_ms)
         burst.times.append(rec.ts_ms)
         while burst.times and burst.times[0] < rec.ts_ms - self.window_ms:
             burst.times.popleft()
         burst.templates[rec.template] += 1
         burst.examples.setdefault(rec.template, rec.text)
+        if burst.open_id is not None:
+            burst.total += 1
+            burst.since_sent += 1
+            if rec.ts_ms - burst.last_sent_ms < self.update_interval_ms:
+                return None
+            return self._report(rec, burst)
         if len(burst.times) < self.min_count_by_cause.get(rec.root_cause, self.min_count):
             return None
-        if burst.last_incident_ms is not None and rec.ts_ms - burst.last_incident_ms < self.cooldown_ms:
-            burst.suppressed += 1
-            return None
-        incident = self._incident(rec, burst)
-        burst.last_incident_ms = rec.ts_ms
+        burst.open_id = derived_id("logclassifier.incident_id", rec.event_id)
+        burst.opened_ms = burst.times[0]
+        burst.total = burst.since_sent = len(burst.times)
+        return self._report(rec, burst)
+
+    @staticmethod
+    def _close(burst: _Burst) -> None:
+        burst.open_id = None
         burst.times.clear()
         burst.templates.clear()
         burst.examples.clear()
-        burst.suppressed = 0
+        burst.total = burst.since_sent = 0
+
+    def _report(self, rec: Classified, burst: _Burst) -> dict[str, Any]:
+        incident = self._incident(rec, burst)
+        burst.last_sent_ms = rec.ts_ms
+        burst.since_sent = 0
         return incident
 
     def _incident(self, rec: Classified, burst: _Burst) -> dict[str, Any]:
-        count = len(burst.times)
-        first, last = burst.times[0], burst.times[-1]
+        assert burst.open_id is not None
+        count, first, last = burst.total, burst.opened_ms, rec.ts_ms
         top = burst.templates.most_common(3)
         examples = [burst.examples[t] for t, _ in top]
         summary, explanation, dep = explain(
@@ -94,14 +119,14 @@ class BurstAggregator:
         evidence["example"] = examples[0][:1000]
         evidence["window_s"] = str(self.window_ms // 1000)
         evidence["confidence"] = f"{rec.confidence:.2f}"
-        if burst.suppressed:
-            evidence["during_cooldown"] = str(burst.suppressed)
+        evidence["state"] = "open" if count == burst.since_sent else "persisting"
+        evidence["records_since_last_report"] = str(burst.since_sent)
         if dep:
             evidence["dependency"] = dep
         event_id = derived_id("logclassifier.incident", rec.event_id)
         return {
             **header(self.source, event_id=event_id),
-            "incident_id": derived_id("logclassifier.incident_id", rec.event_id),
+            "incident_id": burst.open_id,
             "fingerprint": fingerprint,
             "type": "model_error" if rec.root_cause == "model_error" else "log_error",
             "root_cause": rec.root_cause,
@@ -118,8 +143,7 @@ class BurstAggregator:
         }
 
     def forget_older_than(self, ts_ms: int) -> None:
-        """Drop idle bursts (bounded memory with many services)."""
-        for key in [k for k, b in self._bursts.items()
-                    if (not b.times or b.times[-1] < ts_ms - self.window_ms)
-                    and (b.last_incident_ms is None or b.last_incident_ms < ts_ms - self.cooldown_ms)]:
+        """Drop bursts idle for longer than both the window and the cooldown (bounded memory)."""
+        idle_ms = max(self.window_ms, self.cooldown_ms)
+        for key in [k for k, b in self._bursts.items() if b.last_record_ms < ts_ms - idle_ms]:
             del self._bursts[key]

@@ -19,7 +19,7 @@ def make_processor(
     aggregator = BurstAggregator(
         settings.burst_window_s, settings.burst_min_count, settings.cooldown_s,
         settings.incident_on_unknown, source=settings.service_name,
-        min_count_by_cause=settings.burst_min_count_by_cause,
+        min_count_by_cause=settings.burst_min_count_by_cause, update_interval_s=settings.update_interval_s,
     )
     handler = LogRecordHandler(
         classifier, aggregator, settings.service_name, settings.known_services, settings.min_level,

@@ -35,12 +35,18 @@ class LogClassifierSettings(CommonSettings):
         default={"model_error": 1},
         description="records per window that make an incident, per root cause (default: burst_min_count)",
     )
-    cooldown_s: float = Field(default=300.0, ge=0, description="no second incident per fingerprint before it")
+    cooldown_s: float = Field(
+        default=300.0, ge=0, description="an open incident closes after this long without a record of its problem"
+    )
+    update_interval_s: float = Field(
+        default=10.0, gt=0, description="records of an open incident update it at most this often"
+    )
     incident_on_unknown: bool = True
     min_level: str = Field(default="WARNING", description="records below this level count as benign")
     echo_loggers: list[str] = Field(
-        # The healer's alerts quote incidents: classifying them would turn each incident into another one.
-        default=["services.healer.alerts"],
+        # The healer's alerts quote incidents, and its health watch logs each outage it raises as one:
+        # classifying them would turn each incident into another one.
+        default=["services.healer.alerts", "services.healer.watch"],
         description="loggers whose records repeat incidents (alerts); counted as benign, never classified",
     )
     known_services: list[str] = Field(

@@ -22,6 +22,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,11 @@ def stop_proc(proc: subprocess.Popen[bytes] | None) -> None:
             proc.wait(5)
 
 
+def _ms(value: Any) -> int:
+    """An Avro timestamp-millis as epoch ms (decoded as an aware datetime)."""
+    return int(value.timestamp() * 1000) if hasattr(value, "timestamp") else int(value)
+
+
 def describe(incidents: list[dict[str, Any]]) -> str:
     return "\n".join(f"  {i['fingerprint']} x{i['count']} target={i['target']}: {i['summary']}" for i in incidents)
 
@@ -218,7 +224,10 @@ def test_redis_outage_gives_one_dependency_incident_per_service() -> None:
     port = redis_url.rsplit(":", 1)[1].split("/")[0]
     about_redis = re.compile(rf"redis|127\.0\.0\.1:{port}\b|'127\.0\.0\.1', {port}\)", re.I)
     redis_lines = Counter(r["service"] for r in outage_logs if about_redis.search(r["message"]))
-    fingerprints = Counter(i["fingerprint"] for i in incidents)
+    ids_per_fingerprint: dict[str, set[str]] = {}
+    for i in incidents:
+        ids_per_fingerprint.setdefault(i["fingerprint"], set()).add(i["incident_id"])
+    fingerprints = Counter({fp: len(ids) for fp, ids in ids_per_fingerprint.items()})
     print(f"outage: incidents for feature and drift after {detected_s:.1f} s; in {time.monotonic() - stopped_at:.0f}"
           f" s {len(outage_logs)} log records {dict(per_service)}, {dict(redis_lines)} naming Redis; "
           f"{len(incidents)} log-classifier incidents:\n{describe(incidents)}")
@@ -234,6 +243,12 @@ def test_redis_outage_gives_one_dependency_incident_per_service() -> None:
         assert "Redis looks unavailable" in inc["explanation"]
         assert inc["service"] in inc["summary"] and inc["service"] in inc["explanation"]
     assert all(n == 1 for n in fingerprints.values()), f"duplicate incidents: {dict(fingerprints)}"
+    # While the outage lasts each incident is updated (same id, growing count), at most every 10 s.
+    for fp in ids_per_fingerprint:
+        reports = sorted((i for i in incidents if i["fingerprint"] == fp), key=lambda i: _ms(i["last_seen"]))
+        assert [r["count"] for r in reports] == sorted(r["count"] for r in reports), describe(reports)
+        gaps = [_ms(b["last_seen"]) - _ms(a["last_seen"]) for a, b in pairwise(reports)]
+        assert all(g >= 9_000 for g in gaps), (fp, gaps)
     assert {"feature", "drift"} <= {i["service"] for i in incidents}
     # One incident stands for many lines: every affected service warned far more often than it was reported.
     for inc in incidents:

@@ -1,6 +1,8 @@
-"""Bursts become one explained incident; benign lines, small counts and the cooldown give none."""
+"""Bursts become one explained incident, updated while it persists; benign lines and small counts give none."""
 
 from __future__ import annotations
+
+import pytest
 
 from services.logclassifier.aggregator import BurstAggregator, Classified
 
@@ -16,7 +18,7 @@ def test_burst_gives_one_incident_with_explanation() -> None:
     agg = BurstAggregator(window_s=60, min_count=5, cooldown_s=300)
     out = [agg.add(rec(i)) for i in range(40)]
     incidents = [o for o in out if o is not None]
-    assert len(incidents) == 1
+    assert len({i["incident_id"] for i in incidents}) == 1
     inc = incidents[0]
     assert inc["fingerprint"] == "log:inference:dependency_unavailable"
     assert inc["type"] == "log_error"
@@ -31,11 +33,18 @@ def test_burst_gives_one_incident_with_explanation() -> None:
     assert inc["evidence"]["template_1"].startswith("5x ")
 
 
-def test_after_cooldown_a_second_incident_carries_the_suppressed_count() -> None:
-    agg = BurstAggregator(window_s=60, min_count=3, cooldown_s=10)
-    incidents = [o for i in range(30) if (o := agg.add(rec(i))) is not None]
-    assert len(incidents) == 3  # at 2 s, 12 s, 22 s
-    assert incidents[1]["evidence"]["during_cooldown"] == "7"
+def test_a_persisting_burst_updates_its_incident_and_a_later_one_opens_another() -> None:
+    agg = BurstAggregator(window_s=60, min_count=3, cooldown_s=10, update_interval_s=5)
+    first = [o for i in range(30) if (o := agg.add(rec(i))) is not None]  # one record a second for 30 s
+    assert len({o["incident_id"] for o in first}) == 1, "one problem, one incident"
+    assert [o["count"] for o in first] == [3, 8, 13, 18, 23, 28]  # opened at 2 s, updated every 5 s
+    assert [o["evidence"]["state"] for o in first] == ["open"] + ["persisting"] * 5
+    assert all(o["first_seen"] == first[0]["first_seen"] for o in first)
+    assert len({o["event_id"] for o in first}) == len(first)
+    # 10 s without a record close it: the next burst is a new incident.
+    again = [o for i in range(40, 45) if (o := agg.add(rec(i))) is not None]
+    assert len(again) == 1 and again[0]["incident_id"] != first[0]["incident_id"]
+    assert again[0]["count"] == 3 and again[0]["evidence"]["state"] == "open"
 
 
 def test_benign_and_sparse_errors_give_none() -> None:
@@ -75,9 +84,15 @@ def test_a_single_model_failure_is_an_incident_when_its_cause_needs_one_line() -
     assert agg.add(rec(5)) is not None
 
 
-def test_the_healers_own_alert_lines_are_not_classified_again() -> None:
+@pytest.mark.parametrize(("logger", "message"), [
+    ("services.healer.alerts", f"ALERT inference: {REFUSED}"),
+    ("services.healer.watch", "health watch: inference is down: /health ConnectError: [Errno 111] Connection refused"),
+])
+def test_the_healers_own_alert_and_watch_lines_are_not_classified_again(logger: str, message: str) -> None:
+    """They repeat incidents the healer already has: a crash of inference is not the healer's dependency down."""
     from services.common.bus import Event
     from services.logclassifier.handlers import LogRecordHandler
+    from services.logclassifier.settings import LogClassifierSettings
 
     class MustNotClassify:
         def classify(self, *args: object) -> list:
@@ -85,10 +100,10 @@ def test_the_healers_own_alert_lines_are_not_classified_again() -> None:
 
     handler = LogRecordHandler(
         MustNotClassify(), BurstAggregator(min_count=1), own_service="logclassifier",  # type: ignore[arg-type]
-        known_services=["healer"], echo_loggers=["services.healer.alerts"],
+        known_services=["healer"], echo_loggers=LogClassifierSettings().echo_loggers,
     )
-    value = {"event_id": "e1", "ts": 1_700_000_000_000, "source": "healer", "service": "healer", "level": "ERROR",
-             "logger": "services.healer.alerts", "message": f"ALERT inference: {REFUSED}", "exc_type": None,
+    value = {"event_id": "e1", "ts": 1_700_000_000_000, "source": "healer", "service": "healer", "level": "WARNING",
+             "logger": logger, "message": message, "exc_type": None,
              "traceback": None, "host": "h", "container": None}
     event = Event("logs", 0, 0, "healer", value, b"", 1_700_000_000_000)
     assert handler.handle_batch([event] * 20) == []
