@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,6 +25,7 @@ import httpx
 import psycopg
 import redis
 
+from loadgen.procs import terminate
 from services.common.db import migrate
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.common.topics import ensure_topics
@@ -51,6 +52,9 @@ class Stack:
     redis_db: int = 1
     redis_server: str | None = None  # another Redis URL (e.g. a server a test stops); default: local, db redis_db
     env: dict[str, str] = field(default_factory=dict)
+    # Settings of one service only: several services share a field name (cooldown_s of the healer and
+    # of the log-classifier), so a global variable meant for one would retune the other.
+    service_envs: dict[str, dict[str, str]] = field(default_factory=dict)
     purge_on_exit: bool = False  # tests: delete the run's topics and schema when the ``with`` block ends
     run_id: str = field(default_factory=lambda: time.strftime("%m%d%H%M%S") + uuid.uuid4().hex[:4])
 
@@ -102,6 +106,7 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
         })
         env.update(self.env)
+        env.update(self.service_envs.get(service, {}))
         return env
 
     def start(self) -> None:
@@ -116,7 +121,18 @@ class Stack:
             self.start_service(service)
         self.wait_healthy()
 
+    def check_port(self, service: str) -> None:
+        """Fail early when the service's port is taken: a stranger's /health would pass for ours."""
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a past run's TIME_WAIT owns nothing
+            try:
+                s.bind(("127.0.0.1", self.port(service)))
+            except OSError:
+                raise StackError(f"port {self.port(service)} of {service} is already in use: another run or test "
+                                 "holds it (move this run with a port offset)") from None
+
     def start_service(self, service: str) -> None:
+        self.check_port(service)
         if service in self.docker_services:
             self._start_container(service)
             return
@@ -180,14 +196,7 @@ class Stack:
         proc = self.procs.pop(service, None)
         if proc is None:
             return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        return proc.returncode
+        return terminate(proc, timeout_s)
 
     def stop(self, purge: bool = False) -> None:
         """Stop every service; ``purge`` also deletes the run's topics and PostgreSQL schema."""
@@ -213,14 +222,18 @@ class Stack:
 
     # ----------------------------------------------------------------- traffic
     def loadgen(
-        self, *, rate: float, duration: float = 3600.0, seed: int = 7, faults: Sequence[tuple[str, float]] = (),
+        self, *, rate: float, duration: float = 3600.0, seed: int = 7,
+        faults: Sequence[tuple[str, float] | tuple[str, float, float | None]] = (),
         params: Sequence[str] = (), run_id: str | None = None, extra: Sequence[str] = (),
     ) -> subprocess.Popen[bytes]:
-        """Start ``loadgen run`` against this stack; faults are (name, seconds into the run)."""
+        """Start ``loadgen run`` against this stack; faults are (name, seconds into the run[, seconds long])."""
         cmd = [sys.executable, "-m", "loadgen", "run", "--rate", str(rate), "--duration", str(duration),
                "--seed", str(seed), "--run-id", run_id or uuid.uuid4().hex[:8], "--quiet", *extra]
-        for name, at in faults:
+        timed = any(len(f) > 2 and f[2] is not None for f in faults)
+        for name, at, *rest in faults:
             cmd += ["--fault", name, "--fault-at", str(at)]
+            if timed:  # durations pair with faults by position: every fault then names one ("inf": no end)
+                cmd += ["--fault-duration", str(rest[0]) if rest and rest[0] is not None else "inf"]
         for param in params:
             cmd += ["--fault-param", param]
         log = open(self.dir / "loadgen.log", "ab")  # noqa: SIM115 - the child process owns it

@@ -139,6 +139,9 @@ class TrafficConfig:
     zipf_s: float = 1.0  # job popularity skew
     time_scale: float = 1.0  # simulated seconds per second of traffic (720 = one day in two minutes)
     start_hour_utc: float = 14.0
+    # Wall-clock epoch ms at which the simulated clock reads ``start_hour_utc``. Set, the hour follows
+    # each event's timestamp, so several loadgen processes (one after another) share one continuous day.
+    clock_anchor_ms: int | None = None
     label_delay_s: tuple[float, float] = (2.0, 5.0)
     run_id: str = ""  # part of event ids: a new run id gives new ids for the same traffic
     coefficients: TruthCoefficients = field(default_factory=TruthCoefficients)
@@ -219,9 +222,16 @@ class TrafficGenerator:
         """Simulated UTC hour after ``t_s`` seconds of traffic."""
         return (self.config.start_hour_utc + t_s * self.config.time_scale / 3600.0) % 24.0
 
-    def region_weights(self, t_s: float) -> dict[str, float]:
+    def hour_at(self, t_s: float, ts_ms: int) -> float:
+        """Simulated UTC hour of an event: from its timestamp when the clock is anchored, else from ``t_s``."""
+        cfg = self.config
+        if cfg.clock_anchor_ms is None:
+            return self.utc_hour(t_s)
+        return simulated_hour(ts_ms, cfg.clock_anchor_ms, cfg.start_hour_utc, cfg.time_scale)
+
+    def region_weights(self, t_s: float, hour: float | None = None) -> dict[str, float]:
         """Share of traffic per region now: population times local activity (daily seasonality)."""
-        hour = self.utc_hour(t_s)
+        hour = self.utc_hour(t_s) if hour is None else hour
         return {r: REGION_SHARE[r] * activity((hour + REGIONS[r]) % 24) for r in self.by_region}
 
     # ------------------------------------------------------------------ events
@@ -241,7 +251,8 @@ class TrafficGenerator:
             raise ValueError(f"events must be generated in order: expected {self._last_counter + 1}, got {counter}")
         self._last_counter = counter
         rng = self._rng
-        weights = self.region_weights(t_s)
+        hour = self.hour_at(t_s, ts_ms)
+        weights = self.region_weights(t_s, hour)
         region = rng.choices(list(weights), weights=list(weights.values()))[0]
         pool = self.by_region[region]
         # Mild skew over members too: some members browse a lot (makes per-member counts meaningful).
@@ -251,7 +262,7 @@ class TrafficGenerator:
         overlap = bin(job.skills & member.skills).count("1")
         skill_match = min(1.0, max(0.0, overlap / required + rng.gauss(0, 0.05)))
         distance = math.hypot(member.x_km - job.x_km, member.y_km - job.y_km)
-        local_hour = int((self.utc_hour(t_s) + REGIONS[member.region]) % 24)
+        local_hour = int((hour + REGIONS[member.region]) % 24)
         event: dict[str, Any] = {
             "event_id": self.event_id(counter),
             "ts": ts_ms,
@@ -285,6 +296,23 @@ class TrafficGenerator:
             f.report(event, t_s, frng)  # only what the pipeline sees changes (bugs, outages)
             raw = f.wire(event, t_s, frng) or raw
         return Emission(counter, event, applied, p, delay, raw)
+
+
+def simulated_hour(ts_ms: int, anchor_ms: int, start_hour: float, time_scale: float) -> float:
+    """The simulated UTC hour at wall time ``ts_ms`` of a clock reading ``start_hour`` at ``anchor_ms``."""
+    return (start_hour + (ts_ms - anchor_ms) / 1000.0 * time_scale / 3600.0) % 24.0
+
+
+def aligned_start_hour(anchor_ms: int, time_scale: float) -> float:
+    """The start hour that makes simulated midnight fall on whole multiples of the period since the epoch.
+
+    With it the simulated hour is a function of the wall clock alone (``ts mod period``), the same
+    phase any consumer gets from an event timestamp and the period ``86400 / time_scale``.
+    """
+    if time_scale <= 0:
+        return 0.0
+    period_ms = 86_400_000.0 / time_scale
+    return (anchor_ms % period_ms) / period_ms * 24.0
 
 
 def _zipf_table(jobs: list[Job], s: float, rng: random.Random) -> tuple[list[Job], list[float]]:

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,18 +26,13 @@ import psycopg
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from loadgen.procs import free_port
 from services.common.codec import CodecError, codec_for
 from services.common.db import migrate
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.common.topics import ensure_topics, topic_spec
 
 SERVICES = ("ingest", "feature", "trainer", "inference")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
