@@ -31,6 +31,8 @@ from services.drift.detectors.base import Signal, fmt
 from services.drift.detectors.distance import js_divergence, psi
 
 OTHER = "__other__"
+ZERO = 1e-9  # relative to the training scale: a live median this small is zero, not a ratio
+CONSISTENT_SCALE = 3.0  # a change of units scales the median and the IQR by factors this close to each other
 
 
 class ProfileError(ValueError):
@@ -118,8 +120,12 @@ class SkewDetector:
         """The factor by which ``values`` are scaled against training, when it is a change of scale.
 
         Both the median and the IQR must be ``min_scale_ratio`` times (or 1/x) the training ones, in
-        the same direction; a median too close to zero to be a ratio (next to the spread) is judged by
-        a widening of the spread alone. None: no change of scale (or too few values, or no numeric profile).
+        the same direction and by about the same factor (within ``CONSISTENT_SCALE``): a change of units
+        multiplies every value, so it keeps median / IQR. A median too close to zero to be a ratio
+        (next to its spread, in training or live) is judged by a widening of the spread alone: a seasonal
+        feature at another hour than a partial day of training has another median and a narrower
+        window, which is no change of units. None: no change of scale (or too few values, or no
+        numeric profile).
         """
         ratio = self.cfg.min_scale_ratio
         least = max(10, self.cfg.scale_window // 2) if min_values is None else min_values
@@ -130,14 +136,18 @@ class SkewDetector:
         if tm is None:
             return None
         spread = iqr / ti if ti and ti > 0 and iqr > 0 else None
-        location = median / tm if abs(tm) >= 0.5 * (ti or 0.0) and tm != 0 and median * tm > 0 else None
+        # A median of zero up to rounding (cos 90 degrees is 6e-17) is no value scaled by 1e-16.
+        nonzero = abs(median) > ZERO * max(abs(tm), ti or 0.0)
+        ratio_like = abs(tm) >= 0.5 * (ti or 0.0) and abs(median) >= 0.5 * iqr and median * tm > 0 and nonzero
+        location = median / tm if ratio_like else None
 
         def scaled(r: float | None) -> int:
             return 0 if r is None else 1 if r >= ratio else -1 if r <= 1 / ratio else 0
 
         ls, ss = scaled(location), scaled(spread)
         if location is not None and spread is not None:
-            return location if ls != 0 and ls == ss else None
+            alike = abs(math.log(location / spread)) <= math.log(CONSISTENT_SCALE)
+            return location if ls != 0 and ls == ss and alike else None
         if location is not None:
             return location if ls != 0 else None
         # The spread alone: only a widening counts. A short window of a seasonal or discrete feature is

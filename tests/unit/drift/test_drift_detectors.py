@@ -204,3 +204,23 @@ def test_a_moderate_shift_against_the_profile_is_drift_not_skew() -> None:
     units = SkewDetector("salary_k", profile, SkewThresholds())
     hits = [s for _ in range(3000) if (s := units.update(rng.gauss(90.0, 30.0) * 1000))]
     assert [s.phase for s in hits if s.phase == "raised"] == ["raised"] and hits[0].kind == "skew"
+
+
+def test_a_seasonal_feature_at_another_hour_than_a_partial_day_of_training_is_not_skew() -> None:
+    """A model retrained on a third of a day: hour_cos at another hour has another median and a narrow
+    window, but a change of units would scale median and spread alike; this scales neither alike."""
+    rng = np.random.default_rng(23)
+    hours = rng.integers(8, 17, 6000)  # the training window saw local hours 8 to 16 only
+    train = np.cos(2 * np.pi * hours / 24)
+    profile = numeric_profile("hour_cos", train)
+    for live_hours in ([17, 18, 18, 18, 19], [18], [5, 6, 6, 6, 7], [0, 1, 23]):
+        det = SkewDetector("hour_cos", profile, SkewThresholds())
+        live = np.cos(2 * np.pi * rng.choice(live_hours, 1000) / 24)
+        signals = [det.update(float(v)) for v in live]
+        assert [s for s in signals if s is not None] == [], f"false skew at local hours {live_hours}"
+    # ...while the same feature reported x1000 (or /1000) is still a change of units.
+    for factor in (1000.0, 0.001):
+        det = SkewDetector("hour_cos", profile, SkewThresholds())
+        signals = [det.update(float(v) * factor) for v in np.cos(2 * np.pi * rng.integers(8, 17, 400) / 24)]
+        raised = [s for s in signals if s is not None]
+        assert raised and raised[0].phase == "raised", factor
