@@ -300,16 +300,19 @@ def test_cooldown_and_budget_are_shared_and_refusals_are_audited(topic_prefix: s
         healer.on_incident(other)
         audit = rows(pg_dsn, "SELECT action, status, reason FROM actions WHERE incident_id = %s ORDER BY ts",
                      other["incident_id"])
-        assert audit[0][:2] == ("pause_ingest", "refused") and audit[0][2].startswith("cooldown")
-        assert "verifying that run instead" in audit[0][2]
-        assert audit[-1][:2] == ("pause_ingest", "resolved")
+        # (rows written within one millisecond tie on ts: their statuses are checked, not their order)
+        refused = [a for a in audit if a[:2] == ("pause_ingest", "refused")]
+        assert len(refused) == 1 and refused[0][2].startswith("cooldown"), audit
+        assert "verifying that run instead" in refused[0][2]
+        assert ("pause_ingest", "resolved") in [a[:2] for a in audit], audit
         # the budget (1 action per minute) is spent: a third incident is refused and escalated
         # (a crash: a drift this soon after bad input would be handed to a human without any action)
         third = incident(type="service_down", service="inference")
         healer.on_incident(third)
         audit = rows(pg_dsn, "SELECT action, status, reason FROM actions WHERE incident_id = %s ORDER BY ts",
                      third["incident_id"])
-        assert audit[0][:2] == ("restart_container", "refused") and "budget" in audit[0][2]
+        refused = [a for a in audit if a[:2] == ("restart_container", "refused")]
+        assert len(refused) == 1 and "budget" in refused[0][2], audit
         assert [c["command"] for c in read_topic(settings, "commands", timeout_s=3)] == ["pause_ingest"]
     finally:
         healer.close()
