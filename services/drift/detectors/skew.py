@@ -2,9 +2,10 @@
 
 Skew here means a pipeline fault between training and serving, not a changed world:
 - a numeric feature changed scale: the median and the spread (IQR) of its last ``scale_window``
-  values are both ``min_scale_ratio`` times (or 1/x) the training profile's, the mark of a unit or
-  scaling change (months for years, units for thousands); a moderate shift is data drift, which the
-  drift detector judges against the season;
+  values are both ``min_scale_ratio`` times (or 1/x) the training profile's, by about one factor,
+  and the median keeps its place next to the spread: the mark of a unit or scaling change (months
+  for years, units for thousands); a moderate shift, or a mixture whose share moves, is data drift,
+  which the drift detector judges against the season;
 - a categorical feature arrives in categories training never saw (an encoding change: "NA" for
   "na"), more than ``unseen_share`` of the window. A changed mix of known categories is data drift.
 
@@ -119,10 +120,13 @@ class SkewDetector:
     def scale_factor(self, values: Sequence[float], min_values: int | None = None) -> float | None:
         """The factor by which ``values`` are scaled against training, when it is a change of scale.
 
-        Both the median and the IQR must be ``min_scale_ratio`` times (or 1/x) the training ones, in
-        the same direction and by about the same factor (within ``CONSISTENT_SCALE``): a change of units
-        multiplies every value, so it keeps median / IQR. A median too close to zero to be a ratio
-        (next to its spread, in training or live) is judged by a widening of the spread alone: a seasonal
+        A change of units multiplies every value, so it keeps the shape: the median and the IQR must be
+        ``min_scale_ratio`` times (or 1/x) the training ones, in the same direction and by about the same
+        factor (within ``CONSISTENT_SCALE``), and a median that is a usable ratio in training (not small
+        next to its spread) stays one. A window whose median fell small next to its spread changed
+        shape, not units: near and far jobs, with the far ones over a quarter of a window by chance,
+        widen the IQR twentyfold and leave the median where it was. Only for a centred feature (a
+        training median near zero) does the spread alone judge, and only a widening counts: a seasonal
         feature at another hour than a partial day of training has another median and a narrower
         window, which is no change of units. None: no change of scale (or too few values, or no
         numeric profile).
@@ -136,23 +140,25 @@ class SkewDetector:
         if tm is None:
             return None
         spread = iqr / ti if ti and ti > 0 and iqr > 0 else None
-        # A median of zero up to rounding (cos 90 degrees is 6e-17) is no value scaled by 1e-16.
-        nonzero = abs(median) > ZERO * max(abs(tm), ti or 0.0)
-        ratio_like = abs(tm) >= 0.5 * (ti or 0.0) and abs(median) >= 0.5 * iqr and median * tm > 0 and nonzero
-        location = median / tm if ratio_like else None
 
         def scaled(r: float | None) -> int:
             return 0 if r is None else 1 if r >= ratio else -1 if r <= 1 / ratio else 0
 
-        ls, ss = scaled(location), scaled(spread)
-        if location is not None and spread is not None:
-            alike = abs(math.log(location / spread)) <= math.log(CONSISTENT_SCALE)
-            return location if ls != 0 and ls == ss and alike else None
-        if location is not None:
-            return location if ls != 0 else None
-        # The spread alone: only a widening counts. A short window of a seasonal or discrete feature is
-        # often much narrower than a whole day of training data.
-        return spread if ss > 0 else None
+        ss = scaled(spread)
+        if abs(tm) < 0.5 * (ti or 0.0):  # a centred feature: its median is no ratio, its spread is
+            return spread if ss > 0 else None
+        # A median of zero up to rounding (cos 90 degrees is 6e-17) is no value scaled by 1e-16.
+        nonzero = abs(median) > ZERO * max(abs(tm), ti or 0.0)
+        if not (nonzero and median * tm > 0 and abs(median) >= 0.5 * iqr):
+            return None  # the shape changed (or the sign): drift, not new units
+        location = median / tm
+        ls = scaled(location)
+        if ls == 0:
+            return None
+        if spread is None:
+            return location
+        alike = abs(math.log(location / spread)) <= math.log(CONSISTENT_SCALE)
+        return location if ls == ss and alike else None
 
     # ---------------------------------------------------------------- live
     def _bin(self, value: float | str) -> int:

@@ -224,3 +224,24 @@ def test_a_seasonal_feature_at_another_hour_than_a_partial_day_of_training_is_no
         signals = [det.update(float(v) * factor) for v in np.cos(2 * np.pi * rng.integers(8, 17, 400) / 24)]
         raised = [s for s in signals if s is not None]
         assert raised and raised[0].phase == "raised", factor
+
+
+def test_a_mixture_whose_share_moves_is_not_a_change_of_units() -> None:
+    """Near and far jobs (11 % far): a window where the far ones pass a quarter by chance widens the IQR
+    twentyfold and leaves the median with the near ones. A change of units moves both by one factor."""
+    rng = np.random.default_rng(31)
+
+    def distances(n: int, far_share: float) -> np.ndarray:
+        near = rng.rayleigh(190.0, n)
+        far = np.abs(rng.normal(4000.0, 1500.0, n))
+        return np.where(rng.random(n) < far_share, far, near)
+
+    profile = numeric_profile("distance_km", distances(20_000, 0.15))
+    for share in (0.0, 0.2, 0.25, 0.3, 0.35, 0.4):
+        det = SkewDetector("distance_km", profile, SkewThresholds())
+        assert run(det, distances(2000, share).tolist()) == [], f"false skew at a far share of {share}"
+    for factor in (1000.0, 12.0, 0.001):
+        det = SkewDetector("distance_km", profile, SkewThresholds())
+        hits = raised(run(det, (distances(1000, 0.15) * factor).tolist()))
+        assert len(hits) == 1 and hits[0][0] < 200, factor
+        assert float(hits[0][1].evidence["scale_factor"]) == pytest.approx(factor, rel=0.5)
