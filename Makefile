@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 INFRA := infra/local/infra.sh
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
+PYSTAMP := $(VENV)/.python-installed
 
 .PHONY: help install infra-up infra-down infra-status topics lint test test-unit demo bench bench-bus bench-inference \
         bench-drift bench-logclassifier bench-healer bench-pipeline soak \
@@ -15,11 +16,14 @@ STAMP := $(VENV)/.installed
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml
-	$(INFRA) install
+$(PYSTAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev,embeddings,bench]"
+	touch $(PYSTAMP)
+
+$(STAMP): $(PYSTAMP)
+	$(INFRA) install
 	touch $(STAMP)
 
 install: $(STAMP) ## Install Debian packages, the Kafka jars and the Python environment (.venv)
@@ -38,15 +42,16 @@ infra-status: ## Show what of the local infrastructure runs
 topics: $(STAMP) ## Create every Kafka topic of schemas/topics.yaml (idempotent)
 	$(PY) -m services.common.topics
 
-lint: $(STAMP) ## ruff and mypy
+lint: $(PYSTAMP) ## ruff, mypy and the import contracts (no service imports another); Python only
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy services loadgen bench tests
+	$(VENV)/bin/lint-imports
 
 test: $(STAMP) ## Run every test (unit + integration on real Kafka, PostgreSQL, Redis, Docker); starts what is missing
 	$(INFRA) up
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-unit: $(STAMP) ## Run the fast unit tests only (no infrastructure)
+test-unit: $(PYSTAMP) ## Run the fast unit tests only (no infrastructure)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 demo: $(STAMP) ## The closed-loop demo: infrastructure, every service, traffic, faults, detection and healing

@@ -25,6 +25,8 @@ from typing import Any
 from loadgen.faults.base import Fault
 from loadgen.faults.registry import create as create_fault
 from loadgen.traffic import Emission, TrafficConfig, TrafficGenerator
+from services.common.model.bundle import LabelledRow, ModelBundle, fit_spec
+from services.common.model.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from services.feature.handlers import (
     JOB_BUCKET_MS,
     JOB_WINDOW_MS,
@@ -33,11 +35,10 @@ from services.feature.handlers import (
     add_to_window,
     feature_vector,
 )
-from services.feature.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from services.inference.handlers import score_feature_vectors
 from services.inference.holder import LoadedModel
+from services.trainer.fitting import build_profile, evaluate, train
 from services.trainer.handlers import model_event
-from services.trainer.model import LabelledRow, ModelBundle, build_profile, evaluate, fit_spec, train
 
 DT_MS = 360  # event time between interactions: 10,000 interactions per hour
 T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z

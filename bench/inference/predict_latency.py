@@ -45,10 +45,11 @@ def serve(port: int, rows: int, rounds: int) -> None:
     import uvicorn
 
     from services.common.http import create_app
+    from services.common.model.bundle import ModelBundle, fit_spec
     from services.inference.api import add_routes
     from services.inference.holder import LoadedModel, ModelHolder
     from services.inference.settings import InferenceSettings
-    from services.trainer.model import DEFAULT_PARAMS, ModelBundle, fit_spec, train
+    from services.trainer.fitting import DEFAULT_PARAMS, train
     from services.trainer.synthetic import make_rows
 
     data = make_rows(rows, seed=1)

@@ -9,7 +9,6 @@ ends every process it started (SIGTERM, then SIGKILL) and drops the schema.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -146,9 +145,6 @@ class Pipeline:
             "AIG_DATA_DIR": str(self.work_dir / "faust"),
             "AIG_WEB_PORT": "0",
             "AIG_REDIS_KEY_PREFIX": f"{self.prefix}features:",
-            "AIG_ONLINE_STORE_KEYS": json.dumps([f"{self.prefix}features:member:{{member_id}}",
-                                                 f"{self.prefix}features:job:{{job_id}}",
-                                                 f"{self.prefix}features:pair:{{member_id}}:{{job_id}}"]),
             **({"AIG_GROUP_ID": f"{self.prefix}ingest"} if service == "ingest" else {}),
             **self.env,
             **self.service_env.get(service, {}),

@@ -268,7 +268,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("contract check", ("services/ingest/contract.py",)),
     ("window state (faust tables, rocksdb)", ("faust/tables", "rocksdict", "faust/stores")),
     ("online store (redis)", ("redis/",)),
-    ("model scoring (lightgbm)", ("lightgbm", "services/trainer/model.py")),
+    ("model scoring (lightgbm)", ("lightgbm", "services/trainer/fitting.py")),
     ("traffic generation", ("loadgen/traffic.py", "loadgen/faults")),
     ("kafka client (aiokafka)", ("aiokafka/",)),
     ("kafka client (confluent)", ("confluent_kafka", "services/common/bus.py")),

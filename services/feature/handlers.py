@@ -7,13 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.common.events import derived_id
-from services.feature.schema import (
-    CATEGORICAL_FEATURES,
-    JOB_FEATURES,
-    MEMBER_FEATURES,
-    PAIR_FEATURES,
-    RAW_NUMERIC,
-)
+from services.common.model.features import CATEGORICAL_FEATURES, RAW_NUMERIC, online_keys
 
 BUCKETS_PER_WINDOW = 10
 MEMBER_WINDOW_MS, MEMBER_BUCKET_MS = 3_600_000, 360_000  # defaults: the last hour, 6-minute hops
@@ -91,12 +85,7 @@ def online_hashes(fv: dict[str, Any], prefix: str) -> dict[str, dict[str, str]]:
     def pick(names: tuple[str, ...]) -> dict[str, str]:
         return {**{n: _text(values.get(n)) for n in names}, "updated_ms": stamp}
 
-    m, j = fv["member_id"], fv["job_id"]
-    return {
-        f"{prefix}member:{m}": pick(MEMBER_FEATURES),
-        f"{prefix}job:{j}": pick(JOB_FEATURES),
-        f"{prefix}pair:{m}:{j}": pick(PAIR_FEATURES),
-    }
+    return {key: pick(names) for key, names in online_keys(prefix, fv["member_id"], fv["job_id"]).items()}
 
 
 def _utc(ms: int) -> datetime:

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.concurrency import run_in_threadpool
 
+from services.common.model.features import online_keys
 from services.inference import handlers, metrics
 from services.inference.holder import LoadedModel, ModelHolder
 from services.inference.settings import InferenceSettings
@@ -62,9 +63,9 @@ class PredictBatch(BaseModel):
 class OnlineStore:
     """Reads the feature service's Redis hashes to complete rows that bring only ids."""
 
-    def __init__(self, redis_url: str, key_templates: list[str]) -> None:
+    def __init__(self, redis_url: str, key_prefix: str) -> None:
         self.redis_url = redis_url
-        self.key_templates = key_templates
+        self.key_prefix = key_prefix
         self._client: Any = None
 
     async def fetch(self, member_id: str, job_id: str) -> list[dict[str, str]]:
@@ -73,8 +74,8 @@ class OnlineStore:
         if self._client is None:
             self._client = aioredis.Redis.from_url(self.redis_url, decode_responses=True, socket_timeout=2)
         pipe = self._client.pipeline(transaction=False)
-        for template in self.key_templates:
-            pipe.hgetall(template.format(member_id=member_id, job_id=job_id))
+        for key in online_keys(self.key_prefix, member_id, job_id):
+            pipe.hgetall(key)
         return [h for h in await pipe.execute() if h]
 
 

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from services.common.events import derived_id, header
+from services.common.model.bundle import FeatureSpec
 from services.inference.holder import LoadedModel
-from services.trainer.model import FeatureSpec
 
 INFERENCE_COMMANDS = ("reload",)
 

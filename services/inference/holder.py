@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from services.trainer.model import ModelBundle
+from services.common.model.bundle import ModelBundle
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import psycopg
 
+from services.common.model import artifacts, registry
 from services.inference import metrics
 from services.inference.holder import LoadedModel, ModelHolder
-from services.trainer import artifacts, registry
 
 log = logging.getLogger(__name__)
 

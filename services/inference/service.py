@@ -14,13 +14,13 @@ from services.common import db
 from services.common.bus import ContractError, Event, NotReadyError, Out, RetryableError, StreamProcessor
 from services.common.events import now_ms
 from services.common.http import create_app
+from services.common.model.artifacts import ArtifactError
 from services.common.runner import run_service
 from services.inference import handlers, metrics
 from services.inference.api import OnlineStore, add_routes
 from services.inference.holder import ModelHolder
 from services.inference.loading import ModelLoader
 from services.inference.settings import InferenceSettings
-from services.trainer.artifacts import ArtifactError
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def run(settings: InferenceSettings) -> int:
 
     ready = {"model": lambda: holder.loaded, "kafka": lambda: features.ready and watcher.ready}
     app = create_app(settings, ready)
-    add_routes(app, settings, holder, OnlineStore(settings.redis_url, settings.online_store_keys))
+    add_routes(app, settings, holder, OnlineStore(settings.redis_url, settings.redis_key_prefix))
     # Everything allocated so far lives as long as the process: keep it out of the cyclic GC, whose
     # full passes over ~150k start-up objects pause every request for tens of milliseconds.
     gc.freeze()

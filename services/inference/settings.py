@@ -17,9 +17,9 @@ class InferenceSettings(CommonSettings):
     offload_rows: int = Field(
         default=64, ge=1, description="requests with more rows are scored in a worker thread, off the event loop"
     )
-    online_store_keys: list[str] = Field(
-        default=["features:member:{member_id}", "features:job:{job_id}", "features:pair:{member_id}:{job_id}"],
-        description="Redis hashes (feature name -> value) merged to complete a row given only member_id/job_id",
+    redis_key_prefix: str = Field(
+        default="features:",
+        description="the online store's keys, as the feature service writes them: <prefix>member:<id>, ...",
     )
     replay_margin_s: float = Field(
         default=5.0, ge=0, description="control events older than start minus this are already in the registry"

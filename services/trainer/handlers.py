@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from services.common.events import derived_id, header
-from services.trainer.model import LabelledRow
+from services.common.model.bundle import LabelledRow
 
 TRAINER_COMMANDS = ("retrain", "rollback")
 # What a ModelPublished event says about a version. ``refused``: a command was not obeyed (too few rows,

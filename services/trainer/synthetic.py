@@ -1,6 +1,6 @@
 """Synthetic labelled job-apply rows with a known signal, for tests, benchmarks and offline demos.
 
-The rows carry the feature service's columns (services/feature/schema.py). The apply probability
+The rows carry the feature service's columns (services/common/model/features.py). The apply probability
 is a logistic function of skill match, salary, distance, seniority fit and region; ``flip``
 inverts the skill effect (a concept drift the gate must notice).
 """
@@ -11,7 +11,7 @@ import math
 import random
 from datetime import UTC, datetime, timedelta
 
-from services.trainer.model import LabelledRow
+from services.common.model.bundle import LabelledRow
 
 REGIONS = ("na", "latam", "eu", "mea", "apac")
 DEVICES = ("web", "ios", "android")

@@ -16,18 +16,13 @@ from typing import Any
 
 import psycopg
 
-from services.trainer import artifacts, handlers, registry
+from services.common.model import artifacts, registry
+from services.common.model.bundle import LabelledRow, ModelBundle, fit_spec
+from services.common.model.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from services.trainer import handlers, store
 from services.trainer import metrics as trainer_metrics
+from services.trainer.fitting import DEFAULT_PARAMS, build_profile, evaluate, train
 from services.trainer.handlers import TrainerCommand
-from services.trainer.model import (
-    DEFAULT_PARAMS,
-    LabelledRow,
-    ModelBundle,
-    build_profile,
-    evaluate,
-    fit_spec,
-    train,
-)
 from services.trainer.settings import TrainerSettings
 
 log = logging.getLogger(__name__)
@@ -37,17 +32,6 @@ Connect = Callable[[], psycopg.Connection]
 
 class NotEnoughData(RuntimeError):
     """Too few labelled rows (or a single class) to train and validate a model."""
-
-
-def declared_features() -> tuple[list[str] | None, list[str] | None]:
-    """The feature service's declared columns when that module is installed, else learn them from rows."""
-    try:
-        from services.feature import schema  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None, None
-    numeric = getattr(schema, "NUMERIC_FEATURES", None)
-    categorical = getattr(schema, "CATEGORICAL_FEATURES", None)
-    return (list(numeric) if numeric else None, list(categorical) if categorical else None)
 
 
 class Trainer:
@@ -72,7 +56,7 @@ class Trainer:
         if cmd is None:
             return []
         with self.connect() as conn:
-            done = registry.command_outputs(conn, cmd.event_id)
+            done = store.command_outputs(conn, cmd.event_id)
         if done is not None:
             log.info("command %s %s already obeyed; re-sending its %d events", cmd.command, cmd.event_id, len(done))
             if not done:  # recorded without an answer by an older trainer: answer now
@@ -87,7 +71,7 @@ class Trainer:
             refusal = self._refusal(cmd, f"retrain not obeyed: {exc}")
             trainer_metrics.MODELS.labels("refused").inc()
             with self.connect() as conn:
-                registry.record_command(conn, cmd.event_id, cmd.command, [refusal])
+                store.record_command(conn, cmd.event_id, cmd.command, [refusal])
             return [refusal]
 
     def _refusal(
@@ -108,7 +92,7 @@ class Trainer:
     # ---------------------------------------------------------------- training
     def load_rows(self, window_hours: float | None = None, max_rows: int | None = None) -> list[LabelledRow]:
         with self.connect() as conn:
-            rows = registry.fetch_labelled(conn, max_rows or self.settings.max_rows)
+            rows = store.fetch_labelled(conn, max_rows or self.settings.max_rows)
         hours = window_hours or self.settings.window_hours
         return handlers.select_window(rows, timedelta(hours=hours), max_rows or self.settings.max_rows)
 
@@ -143,8 +127,7 @@ class Trainer:
             train_rows, holdout = handlers.split_holdout(rows, s.holdout_fraction, s.min_holdout)
         except ValueError as exc:
             raise NotEnoughData(str(exc)) from exc
-        numeric, categorical = declared_features()
-        spec = fit_spec(train_rows, numeric, categorical, max_vocab=s.max_vocab)
+        spec = fit_spec(train_rows, list(NUMERIC_FEATURES), list(CATEGORICAL_FEATURES), max_vocab=s.max_vocab)
         params = {**DEFAULT_PARAMS, "learning_rate": s.learning_rate, "num_leaves": s.num_leaves}
         with trainer_metrics.TRAINING_SECONDS.time():
             try:
@@ -164,7 +147,7 @@ class Trainer:
             "holdout_start": holdout[0].ts.isoformat(),
         }
         all_params = {**params, "num_boost_round": s.num_boost_round}
-        with self.connect() as conn, registry.locked(conn, s.model_name):
+        with self.connect() as conn, store.locked(conn, s.model_name):
             live = registry.live_version(conn, s.model_name)
             live_metrics = self._live_metrics(live, holdout, y_hold)
             decision = handlers.gate(
@@ -172,7 +155,7 @@ class Trainer:
             )
             if cmd is not None and cmd.force and not decision.passed:
                 decision = handlers.GateDecision(True, f"forced by command: {decision.reason}", decision.checks)
-            version = registry.next_version(conn, s.model_name)
+            version = store.next_version(conn, s.model_name)
             metrics = {
                 **cand_metrics,
                 "holdout_rows": float(len(holdout)),
@@ -185,7 +168,7 @@ class Trainer:
             uri = artifacts.save_bundle(
                 s.artifact_dir, s.model_name, version, candidate, {"metrics": metrics, "data_window": window}
             )
-            registry.insert_version(
+            store.insert_version(
                 conn,
                 registry.ModelVersion(
                     model_name=s.model_name,
@@ -201,7 +184,7 @@ class Trainer:
                 ),
             )
             if decision.passed:
-                registry.set_live(conn, s.model_name, version, why)
+                store.set_live(conn, s.model_name, version, why)
             event = handlers.model_event(
                 source=s.service_name,
                 model_name=s.model_name,
@@ -216,7 +199,7 @@ class Trainer:
                 command_id=cmd.event_id if cmd else None,
             )
             if cmd is not None:
-                registry.record_command(conn, cmd.event_id, cmd.command, [event])
+                store.record_command(conn, cmd.event_id, cmd.command, [event])
         log.info(
             "model %s v%d %s: %s", s.model_name, version, status, why,
             extra={"model_version": version, "status": status, "auc": cand_metrics["auc"]},
@@ -240,7 +223,7 @@ class Trainer:
     def rollback(self, cmd: TrainerCommand) -> list[dict[str, Any]]:
         """Make the previous live version live again and mark the current one rolled back."""
         s = self.settings
-        with self._lock, self.connect() as conn, registry.locked(conn, s.model_name):
+        with self._lock, self.connect() as conn, store.locked(conn, s.model_name):
             live = registry.live_version(conn, s.model_name)
             target = (
                 handlers.rollback_target(registry.live_history(conn, s.model_name), live.version) if live else None
@@ -251,12 +234,12 @@ class Trainer:
                 log.warning("rollback command %s not obeyed: %s", cmd.event_id, why)
                 refusal = self._refusal(cmd, f"rollback not obeyed: {why}", conn)
                 trainer_metrics.MODELS.labels("refused").inc()
-                registry.record_command(conn, cmd.event_id, cmd.command, [refusal])
+                store.record_command(conn, cmd.event_id, cmd.command, [refusal])
                 return [refusal]
             reason = f"rollback: {cmd.reason}" if cmd.reason else "rollback"
-            registry.set_status(conn, s.model_name, live.version, "rolled_back")
+            store.set_status(conn, s.model_name, live.version, "rolled_back")
             trainer_metrics.MODELS.labels("rolled_back").inc()
-            registry.set_live(conn, s.model_name, restored.version, reason)
+            store.set_live(conn, s.model_name, restored.version, reason)
             common = {"source": s.service_name, "model_name": s.model_name, "command_id": cmd.event_id}
             events = [
                 handlers.model_event(
@@ -282,7 +265,7 @@ class Trainer:
                     profile=restored.profile,
                 ),
             ]
-            registry.record_command(conn, cmd.event_id, cmd.command, events)
+            store.record_command(conn, cmd.event_id, cmd.command, events)
         # INFO, not WARNING: a rollback is a remedy, and WARN+ records feed the log-classifier's incidents.
         log.info("model %s rolled back from v%d to v%d: %s", s.model_name, live.version, restored.version, reason)
         return events
@@ -299,7 +282,7 @@ class Trainer:
             if registry.live_version(conn, s.model_name) is not None:
                 return []
             needed = s.min_rows + (self._bootstrap_attempted_at or 0)
-            available = registry.count_labelled(conn, needed)
+            available = store.count_labelled(conn, needed)
         if available < needed:
             return []
         self._bootstrap_attempted_at = available

@@ -6,7 +6,6 @@ the training rows and the registry it sees are only its own.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -22,10 +21,10 @@ import pytest
 from bench.pipeline.harness import Proc, free_port
 from services.common.bus import EventProducer
 from services.common.events import header
+from services.common.model import artifacts, registry
+from services.common.model.bundle import LabelledRow
+from services.common.model.features import NUMERIC_FEATURES
 from services.common.settings import CommonSettings
-from services.feature.schema import NUMERIC_FEATURES
-from services.trainer import artifacts, registry
-from services.trainer.model import LabelledRow
 from services.trainer.synthetic import make_rows
 from tests.integration.pipeline_model.trainer_itest_support import (
     has,
@@ -163,10 +162,8 @@ def test_retrain_while_serving_swaps_models_without_a_failed_request(
 def test_rollback_restores_the_previous_version(
     start: Callable[..., Proc], schema_dsn: str, topic_prefix: str, redis_url: str
 ) -> None:
-    keys = [f"{topic_prefix}features:member:{{member_id}}", f"{topic_prefix}features:job:{{job_id}}",
-            f"{topic_prefix}features:pair:{{member_id}}:{{job_id}}"]
     trainer, inference, base = _first_model(
-        start, schema_dsn, topic_prefix, AIG_ONLINE_STORE_KEYS=json.dumps(keys), AIG_REDIS_URL=redis_url
+        start, schema_dsn, topic_prefix, AIG_REDIS_KEY_PREFIX=f"{topic_prefix}features:", AIG_REDIS_URL=redis_url
     )
     _check_online_store(base, redis_url, f"{topic_prefix}features:")
     send_command(topic_prefix, "retrain", "trainer", {"force": "true"})

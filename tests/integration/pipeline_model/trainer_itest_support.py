@@ -19,9 +19,9 @@ from bench.pipeline.harness import Proc
 from services.common.bus import EventProducer
 from services.common.db import migrate
 from services.common.events import header
+from services.common.model import registry
+from services.common.model.bundle import LabelledRow
 from services.common.settings import REPO_ROOT, CommonSettings
-from services.trainer import registry
-from services.trainer.model import LabelledRow
 from tests.support.kafka import read_topic
 
 FEATURE_TABLES = """

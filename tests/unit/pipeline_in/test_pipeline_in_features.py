@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from services.common.codec import codec_for
+from services.common.model.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from services.common.settings import REPO_ROOT
 from services.feature import handlers
-from services.feature.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
 MIN = 60_000
 

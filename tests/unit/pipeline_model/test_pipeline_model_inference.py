@@ -11,11 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.common.http import create_app
+from services.common.model.bundle import ModelBundle, fit_spec
 from services.inference import handlers
 from services.inference.api import add_routes
 from services.inference.holder import LoadedModel, ModelHolder
 from services.inference.settings import InferenceSettings
-from services.trainer.model import ModelBundle, fit_spec, train
+from services.trainer.fitting import train
 from services.trainer.synthetic import make_rows
 
 ROW: dict[str, Any] = {
@@ -184,14 +185,15 @@ def test_online_hashes_become_model_features(models: dict[int, LoadedModel]) -> 
 
 
 def test_online_store_keys_and_fields_match_the_feature_service(models: dict[int, LoadedModel]) -> None:
-    """The hashes the feature service writes, read back through inference's key templates, give the row."""
+    """The hashes the feature service writes, read back under inference's default prefix, give the row."""
+    from services.common.model.features import online_keys
     from services.feature.handlers import online_hashes
 
     row = make_rows(1, seed=9)[0]
     fv = {"member_id": "m7", "job_id": "j3", "interaction_ts": 1, "numeric": dict(row.numeric),
           "categorical": dict(row.categorical)}
     written = online_hashes(fv, "features:")
-    keys = [t.format(member_id="m7", job_id="j3") for t in InferenceSettings().online_store_keys]
+    keys = list(online_keys(InferenceSettings().redis_key_prefix, "m7", "j3"))
     assert sorted(keys) == sorted(written)
     numeric, categorical = handlers.merge_online_features(models[1].bundle.spec, [written[k] for k in keys])
     assert categorical == row.categorical

@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.trainer import artifacts, handlers
-from services.trainer.model import ModelBundle, fit_spec, train
+from services.common.model import artifacts
+from services.common.model.bundle import ModelBundle, fit_spec
+from services.trainer import handlers
+from services.trainer.fitting import train
 from services.trainer.synthetic import make_rows
 
 

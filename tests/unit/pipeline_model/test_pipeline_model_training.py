@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from services.common.codec import AvroCodec, codec_for
+from services.common.model.bundle import LabelledRow, ModelBundle, fit_spec
 from services.common.settings import CommonSettings
 from services.trainer import handlers
-from services.trainer.model import LabelledRow, ModelBundle, build_profile, evaluate, fit_spec, train
+from services.trainer.fitting import build_profile, evaluate, train
 from services.trainer.synthetic import make_rows
 
 

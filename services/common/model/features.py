@@ -1,6 +1,8 @@
-"""The feature columns every consumer agrees on (the trainer imports this module).
+"""The feature columns and the online-store layout that feature, trainer and inference agree on.
 
-A FeatureVector carries exactly these keys; numeric values may be null (missing).
+A FeatureVector carries exactly these keys; numeric values may be null (missing). The feature
+service writes the online store (Redis hashes) and inference reads it to complete a request that
+brings only ids: both go through :func:`online_keys`.
 """
 
 from __future__ import annotations
@@ -21,3 +23,12 @@ CATEGORICAL_FEATURES: tuple[str, ...] = ("region", "device", "industry", "senior
 MEMBER_FEATURES = ("years_experience", "member_views", "region", "device")
 JOB_FEATURES = ("salary_k", "remote", "job_views", "industry", "seniority")
 PAIR_FEATURES = ("skill_match", "distance_km", "dwell_s", "hour_sin", "hour_cos")
+
+
+def online_keys(prefix: str, member_id: str, job_id: str) -> dict[str, tuple[str, ...]]:
+    """The online store's hashes for one (member, job) pair, each with the features it holds."""
+    return {
+        f"{prefix}member:{member_id}": MEMBER_FEATURES,
+        f"{prefix}job:{job_id}": JOB_FEATURES,
+        f"{prefix}pair:{member_id}:{job_id}": PAIR_FEATURES,
+    }

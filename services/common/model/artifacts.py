@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import lightgbm as lgb
 
-from services.trainer.model import FeatureSpec, ModelBundle, booster_checksum
+from services.common.model.bundle import FeatureSpec, ModelBundle, booster_checksum
 
 BOOSTER_FILE = "model.txt"
 SIDECAR_FILE = "model.json"

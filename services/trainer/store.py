@@ -1,4 +1,4 @@
-"""The model registry in PostgreSQL (020_trainer.sql) and the labelled training rows.
+"""Writes to the model registry in PostgreSQL (020_trainer.sql), and the labelled training rows.
 
 Every change of the live pointer happens in one transaction holding a per-model advisory lock,
 so two trainer replicas never publish or roll back the same model at once, and the registry is
@@ -12,15 +12,13 @@ import json
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from services.trainer.model import LabelledRow
+from services.common.model.bundle import LabelledRow
+from services.common.model.registry import ModelVersion
 
 
 def _clean(value: Any) -> Any:
@@ -38,58 +36,12 @@ def jsonb(value: Any) -> Jsonb:
     return Jsonb(_clean(value), dumps=lambda v: json.dumps(v, default=str))
 
 
-@dataclass(frozen=True)
-class ModelVersion:
-    model_name: str
-    version: int
-    status: str
-    artifact_uri: str
-    metrics: dict[str, Any] = field(default_factory=dict)
-    params: dict[str, Any] = field(default_factory=dict)
-    data_window: dict[str, Any] = field(default_factory=dict)
-    parent_version: int | None = None
-    reason: str = ""
-    profile: list[dict[str, Any]] = field(default_factory=list)
-    created_at: datetime | None = None
-
-    def float_metrics(self) -> dict[str, float]:
-        return {k: float(v) for k, v in self.metrics.items() if isinstance(v, int | float)}
-
-
-_COLUMNS = (
-    "model_name, version, status, artifact_uri, metrics, params, data_window, parent_version, reason,"
-    " profile, created_at"
-)
-
-
-def _version(row: Mapping[str, Any] | None) -> ModelVersion | None:
-    return ModelVersion(**row) if row else None
-
-
 @contextmanager
 def locked(conn: psycopg.Connection, model_name: str) -> Iterator[psycopg.Connection]:
     """A transaction holding the model's advisory lock until commit."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"aig.model:{model_name}",))
         yield conn
-
-
-def live_version(conn: psycopg.Connection, model_name: str) -> ModelVersion | None:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            f"SELECT {', '.join('v.' + c.strip() for c in _COLUMNS.split(','))} "
-            "FROM model_live l JOIN model_versions v USING (model_name, version) WHERE l.model_name = %s",
-            (model_name,),
-        )
-        return _version(cur.fetchone())
-
-
-def get_version(conn: psycopg.Connection, model_name: str, version: int) -> ModelVersion | None:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            f"SELECT {_COLUMNS} FROM model_versions WHERE model_name = %s AND version = %s", (model_name, version)
-        )
-        return _version(cur.fetchone())
 
 
 def next_version(conn: psycopg.Connection, model_name: str) -> int:
@@ -140,16 +92,6 @@ def set_live(conn: psycopg.Connection, model_name: str, version: int, reason: st
         "INSERT INTO model_live_history (model_name, version, reason) VALUES (%s, %s, %s)",
         (model_name, version, reason),
     )
-
-
-def live_history(conn: psycopg.Connection, model_name: str, limit: int = 100) -> list[tuple[int, str]]:
-    """(version, its status now) of each live-pointer change, newest first."""
-    rows = conn.execute(
-        "SELECT h.version, v.status FROM model_live_history h JOIN model_versions v USING (model_name, version)"
-        " WHERE h.model_name = %s ORDER BY h.id DESC LIMIT %s",
-        (model_name, limit),
-    ).fetchall()
-    return [(int(v), str(s)) for v, s in rows]
 
 
 def command_outputs(conn: psycopg.Connection, event_id: str) -> list[dict[str, Any]] | None:
