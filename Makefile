@@ -42,8 +42,9 @@ infra-status: ## Show what of the local infrastructure runs
 topics: $(STAMP) ## Create every Kafka topic of schemas/topics.yaml (idempotent)
 	$(PY) -m services.common.topics
 
-lint: $(PYSTAMP) ## ruff, mypy and the import contracts (no service imports another); Python only
+lint: $(PYSTAMP) ## ruff (rules and format), mypy and the import contracts (no service imports another); Python only
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy services loadgen bench tests
 	$(VENV)/bin/lint-imports
 

@@ -1,9 +1,9 @@
 """``loadgen``: realistic job-view traffic with delayed labels and fault injection.
 
-    loadgen run --rate 500 --duration 60 --seed 7 --fault covariate_shift --fault-at 30
-    loadgen sample --count 5            # print events as JSON lines, no Kafka needed
-    loadgen scenarios                   # list the faults
-    loadgen demo                        # the closed-loop demo (starts every service)
+loadgen run --rate 500 --duration 60 --seed 7 --fault covariate_shift --fault-at 30
+loadgen sample --count 5            # print events as JSON lines, no Kafka needed
+loadgen scenarios                   # list the faults
+loadgen demo                        # the closed-loop demo (starts every service)
 """
 
 from __future__ import annotations
@@ -44,8 +44,14 @@ def build_faults(args: argparse.Namespace) -> list[Fault]:
         own = {k: v for k, v in params.items() if cls is not None and k in cls.params_help}
         duration = durations[i] if i < len(durations) else None
         # "inf" keeps a fault on until the end while a later fault of the same run gets a duration.
-        faults.append(create(name, ats[i] if i < len(ats) else 0.0,
-                             None if duration is None or math.isinf(duration) else duration, own))
+        faults.append(
+            create(
+                name,
+                ats[i] if i < len(ats) else 0.0,
+                None if duration is None or math.isinf(duration) else duration,
+                own,
+            )
+        )
     known = set().union(*(set(FAULTS[n].params_help) for n in names if n in FAULTS)) if names else set()
     unknown = set(params) - known
     if unknown:
@@ -55,9 +61,17 @@ def build_faults(args: argparse.Namespace) -> list[Fault]:
 
 def _config(args: argparse.Namespace) -> TrafficConfig:
     lo, hi = args.label_delay
-    return TrafficConfig(seed=args.seed, members=args.members, jobs=args.jobs, zipf_s=args.zipf,
-                         time_scale=args.time_scale, start_hour_utc=args.start_hour, label_delay_s=(lo, hi),
-                         run_id=args.run_id, clock_anchor_ms=args.clock_anchor_ms)
+    return TrafficConfig(
+        seed=args.seed,
+        members=args.members,
+        jobs=args.jobs,
+        zipf_s=args.zipf,
+        time_scale=args.time_scale,
+        start_hour_utc=args.start_hour,
+        label_delay_s=(lo, hi),
+        run_id=args.run_id,
+        clock_anchor_ms=args.clock_anchor_ms,
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -82,12 +96,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.start_at_ms is not None:
         # Ready before its turn: a process taking over from another one starts on the dot, no gap.
         stop.wait(max(0.0, (args.start_at_ms - time.time() * 1000) / 1000))
-    print(f"loadgen: run {args.run_id or '-'}: {args.rate:g}/s for {args.duration:g} s, seed {args.seed}, to "
-          f"{settings.kafka_bootstrap} {settings.topic('interactions.raw')}", file=sys.stderr)
+    print(
+        f"loadgen: run {args.run_id or '-'}: {args.rate:g}/s for {args.duration:g} s, seed {args.seed}, to "
+        f"{settings.kafka_bootstrap} {settings.topic('interactions.raw')}",
+        file=sys.stderr,
+    )
     for f in faults:
         print(f"loadgen: fault {f.describe()}", file=sys.stderr)
-    stats = run_traffic(gen, sender, rate=args.rate, duration_s=args.duration, stop=stop,
-                        max_events=args.max_events, progress=None if args.quiet else sys.stderr)
+    stats = run_traffic(
+        gen,
+        sender,
+        rate=args.rate,
+        duration_s=args.duration,
+        stop=stop,
+        max_events=args.max_events,
+        progress=None if args.quiet else sys.stderr,
+    )
     print(json.dumps(stats.as_dict()), flush=True)
     return 0
 
@@ -118,19 +142,35 @@ def _traffic_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--members", type=int, default=5000)
     p.add_argument("--jobs", type=int, default=2000)
     p.add_argument("--zipf", type=float, default=1.0, help="job popularity skew (default 1.0)")
-    p.add_argument("--time-scale", type=float, default=1.0,
-                   help="simulated seconds per real second; 720 plays one day in two minutes (default 1)")
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="simulated seconds per real second; 720 plays one day in two minutes (default 1)",
+    )
     p.add_argument("--start-hour", type=float, default=14.0, help="simulated UTC hour at start (default 14)")
-    p.add_argument("--clock-anchor-ms", type=int, default=None, metavar="EPOCH_MS",
-                   help="wall-clock time (epoch ms) at which the simulated clock reads --start-hour: the hour then "
-                        "follows each event's timestamp, continuous across restarts (default: from the run's start)")
-    p.add_argument("--label-delay", type=float, nargs=2, default=(2.0, 5.0), metavar=("MIN", "MAX"),
-                   help="seconds before each outcome is sent as a label (default 2 5)")
+    p.add_argument(
+        "--clock-anchor-ms",
+        type=int,
+        default=None,
+        metavar="EPOCH_MS",
+        help="wall-clock time (epoch ms) at which the simulated clock reads --start-hour: the hour then "
+        "follows each event's timestamp, continuous across restarts (default: from the run's start)",
+    )
+    p.add_argument(
+        "--label-delay",
+        type=float,
+        nargs=2,
+        default=(2.0, 5.0),
+        metavar=("MIN", "MAX"),
+        help="seconds before each outcome is sent as a label (default 2 5)",
+    )
     p.add_argument("--run-id", default="", help="part of the event ids: a new run id gives fresh ids")
     p.add_argument("--fault", action="append", choices=sorted(FAULTS), help="inject a fault (repeatable)")
     p.add_argument("--fault-at", action="append", type=float, help="seconds into the run (one per --fault)")
-    p.add_argument("--fault-duration", action="append", type=float,
-                   help="seconds (one per --fault, in order; inf: until the end)")
+    p.add_argument(
+        "--fault-duration", action="append", type=float, help="seconds (one per --fault, in order; inf: until the end)"
+    )
     p.add_argument("--fault-param", action="append", metavar="KEY=VALUE", help="fault parameter (repeatable)")
 
 
@@ -144,8 +184,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (default AIG_KAFKA_BOOTSTRAP)")
     run.add_argument("--topic-prefix", default=None, help="topic name prefix (default AIG_TOPIC_PREFIX)")
     run.add_argument("--create-topics", action="store_true", help="create missing topics first")
-    run.add_argument("--start-at-ms", type=int, default=None, metavar="EPOCH_MS",
-                     help="get ready, then start sending at this wall-clock time (epoch ms)")
+    run.add_argument(
+        "--start-at-ms",
+        type=int,
+        default=None,
+        metavar="EPOCH_MS",
+        help="get ready, then start sending at this wall-clock time (epoch ms)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     run.set_defaults(func=cmd_run)
     sample = sub.add_parser("sample", help="print generated events as JSON lines (no Kafka)")

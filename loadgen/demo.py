@@ -64,6 +64,7 @@ REPORT_AGAIN_S = 35.0  # the drift detector re-sends a persisting incident every
 # previous scenario's bad data.
 UPSTREAM_SETTLE_S = 120.0
 
+
 @dataclass(frozen=True)
 class Step:
     """How the demo plays one fault class (what it must raise is in ``scoring.EXPECTED``)."""
@@ -112,13 +113,17 @@ class Demo:
             port_offset=args.port_offset,
             service_envs={
                 # Short windows fill within seconds: the first model and the baselines see steady traffic.
-                "feature": {"AIG_MEMBER_WINDOW_S": str(args.feature_window_s),
-                            "AIG_JOB_WINDOW_S": str(args.feature_window_s)},
+                "feature": {
+                    "AIG_MEMBER_WINDOW_S": str(args.feature_window_s),
+                    "AIG_JOB_WINDOW_S": str(args.feature_window_s),
+                },
                 # The first model learns from the newest train_days of rows; a retrain on fresh data
                 # waits for retrain_days of them.
-                "trainer": {"AIG_WINDOW_HOURS": f"{train_s / 3600:.6f}",
-                            "AIG_MIN_ROWS": str(max(100, int(args.rate * args.retrain_days * self.day_s))),
-                            "AIG_CHECK_INTERVAL_S": "3"},
+                "trainer": {
+                    "AIG_WINDOW_HOURS": f"{train_s / 3600:.6f}",
+                    "AIG_MIN_ROWS": str(max(100, int(args.rate * args.retrain_days * self.day_s))),
+                    "AIG_CHECK_INTERVAL_S": "3",
+                },
                 "drift": {"AIG_SEASON_PERIOD_S": f"{self.day_s:g}"},
                 # Scenarios follow each other within a minute: a restart must not be refused as too soon.
                 "healer": {"AIG_COOLDOWN_S": "20", "AIG_UPSTREAM_SETTLE_S": f"{UPSTREAM_SETTLE_S:g}"},
@@ -137,8 +142,10 @@ class Demo:
     def run(self) -> int:
         run_started = time.monotonic()
         say = self.feed.say
-        say(f"starting the stack (run {self.stack.run_id}, logs in {self.stack.dir}); simulated day = "
-            f"{self.day_s:g} s (time scale {self.args.time_scale:g})")
+        say(
+            f"starting the stack (run {self.stack.run_id}, logs in {self.stack.dir}); simulated day = "
+            f"{self.day_s:g} s (time scale {self.args.time_scale:g})"
+        )
         if not self.docker:
             say("no Docker engine answers: inference runs as a process, crash and hang cannot be played")
         self.redis.start()
@@ -146,8 +153,10 @@ class Demo:
         threading.Thread(target=self.feed.run, name="feed", daemon=True).start()
         self.traffic.restart()
         wait_s = self.args.feature_window_s + self.args.train_days * self.day_s + 8
-        say(f"all services healthy; seasonal traffic at {self.args.rate:g}/s for {wait_s:.0f} s "
-            f"({self.args.train_days:g} simulated days of rows) before the trainer starts")
+        say(
+            f"all services healthy; seasonal traffic at {self.args.rate:g}/s for {wait_s:.0f} s "
+            f"({self.args.train_days:g} simulated days of rows) before the trainer starts"
+        )
         self._sleep(wait_s)
         self.stack.start_service("trainer")
         self.stack.wait_healthy(["trainer"])
@@ -174,8 +183,10 @@ class Demo:
                 self._learn("a new model went live: its detectors learn a day again")
             starts.append((step, self.play(step)))
         end = time.monotonic()
-        windows = [Window(step.title, start, starts[i + 1][1] if i + 1 < len(starts) else end, step.fault)
-                   for i, (step, start) in enumerate(starts)]
+        windows = [
+            Window(step.title, start, starts[i + 1][1] if i + 1 < len(starts) else end, step.fault)
+            for i, (step, start) in enumerate(starts)
+        ]
         incidents, actions = self.feed.snapshot()
         card = scorecard(calm, windows, incidents, actions, skips)
         print("\n=== scorecard ===")
@@ -186,8 +197,11 @@ class Demo:
             print(f"\nthe drift detector ended {lag} events behind its inputs: its detections above came late")
         early = [i for i in self.feed.new_incidents(0.0) if i["_seen"] < calm_start]
         print(f"\n{len(early)} incident(s) before the calm phase (start-up and learning, not scored)")
-        print(f"demo took {(end - run_started) / 60:.1f} min; incidents {len(self.feed.new_incidents(0.0))}, "
-              f"healer action records {len(actions)}; logs in {self.stack.dir}", flush=True)
+        print(
+            f"demo took {(end - run_started) / 60:.1f} min; incidents {len(self.feed.new_incidents(0.0))}, "
+            f"healer action records {len(actions)}; logs in {self.stack.dir}",
+            flush=True,
+        )
         return 0 if card.ok else 1
 
     def _sleep(self, seconds: float) -> None:
@@ -214,8 +228,10 @@ class Demo:
             if now >= max(start, newest) + learn_s:
                 break
             if now >= start + 3 * learn_s:
-                self.feed.say(f"new models kept going live for {3 * learn_s:.0f} s, going on; read "
-                              f"{self.stack.dir / 'trainer.log'} and {self.stack.dir / 'drift.log'}")
+                self.feed.say(
+                    f"new models kept going live for {3 * learn_s:.0f} s, going on; read "
+                    f"{self.stack.dir / 'trainer.log'} and {self.stack.dir / 'drift.log'}"
+                )
                 break
             self._sleep(1.0)
         self.learnt_at = time.monotonic()
@@ -245,18 +261,25 @@ class Demo:
             if reverted and found is not None and outcome is not None:
                 break
             if reverted and found is None and now >= start + step.detect_s:
-                say(f"no {expected.describe()} incident within {step.detect_s:.0f} s; read "
-                    f"{self._logs_for(step)}")
+                say(f"no {expected.describe()} incident within {step.detect_s:.0f} s; read {self._logs_for(step)}")
                 break
             if reverted and found is not None and outcome is None and now >= found["_seen"] + step.heal_s:
-                say(f"no final word from the healer within {step.heal_s:.0f} s of the incident; read "
-                    f"{self.stack.dir / 'healer.log'}")
+                say(
+                    f"no final word from the healer within {step.heal_s:.0f} s of the incident; read "
+                    f"{self.stack.dir / 'healer.log'}"
+                )
                 break
             acting_from = max(found["_seen"], start + (step.duration_s or 0.0)) if found is not None else now
-            if found is not None and outcome is None and now >= acting_from + ACT_S and not acted(
-                    found, self.feed.actions_since(start)):
-                say(f"the healer took no action on the incident within {ACT_S:.0f} s; read "
-                    f"{self.stack.dir / 'healer.log'}")
+            if (
+                found is not None
+                and outcome is None
+                and now >= acting_from + ACT_S
+                and not acted(found, self.feed.actions_since(start))
+            ):
+                say(
+                    f"the healer took no action on the incident within {ACT_S:.0f} s; read "
+                    f"{self.stack.dir / 'healer.log'}"
+                )
                 break
             self._sleep(0.5)
         self.cleanup(step)
@@ -266,8 +289,7 @@ class Demo:
         score = score_fault(Window(step.title, start, now, step.fault), incidents, actions)
         got = f"{label(score.incident or score.first)} after {score.detected_s:.1f} s" if score.first else "nothing"
         wrong = f"; WRONG {', '.join(score.wrong)}" if score.wrong else ""
-        say(f"--- {step.fault}: {'PASS' if score.ok else 'FAIL'}: {got}; {score.outcome}{wrong} "
-            f"({now - start:.0f} s)")
+        say(f"--- {step.fault}: {'PASS' if score.ok else 'FAIL'}: {got}; {score.outcome}{wrong} ({now - start:.0f} s)")
         return start
 
     # -- faults --------------------------------------------------------------------------------
@@ -341,9 +363,11 @@ class Demo:
                 return
             if time.monotonic() >= started + trend_s and lag > 0.9 * first:
                 break
-        self.feed.say(f"the drift detector is not catching up ({first} -> {lag} events behind in "
-                      f"{time.monotonic() - started:.0f} s), going on: its incidents will come late; read "
-                      f"{self.stack.dir / 'drift.log'} (and check what else loads the machine)")
+        self.feed.say(
+            f"the drift detector is not catching up ({first} -> {lag} events behind in "
+            f"{time.monotonic() - started:.0f} s), going on: its incidents will come late; read "
+            f"{self.stack.dir / 'drift.log'} (and check what else loads the machine)"
+        )
 
     def _close_escalations(self) -> int:
         """POST /incidents/{id}/resolve for every escalation not closed yet (the healer's human hand-off)."""
@@ -353,15 +377,20 @@ class Demo:
             if act["status"] != "escalated" or iid in self.closed or not self.can_close:
                 continue
             try:
-                reply = httpx.post(f"{self.stack.url('healer')}/incidents/{iid}/resolve",
-                                   json={"note": "demo operator: looked at it, the run goes on"}, timeout=5.0)
+                reply = httpx.post(
+                    f"{self.stack.url('healer')}/incidents/{iid}/resolve",
+                    json={"note": "demo operator: looked at it, the run goes on"},
+                    timeout=5.0,
+                )
             except httpx.HTTPError as exc:
                 self.feed.say(f"operator: could not close escalated incident {iid}: {exc}")
                 continue
             if reply.status_code == 405 or (reply.status_code == 404 and "Not Found" in reply.text):
                 self.can_close = False
-                self.feed.say(f"operator: the healer has no API to close an incident ({reply.status_code}); an "
-                              "escalated fingerprint stays with a human for the rest of the run")
+                self.feed.say(
+                    f"operator: the healer has no API to close an incident ({reply.status_code}); an "
+                    "escalated fingerprint stays with a human for the rest of the run"
+                )
             elif reply.status_code != 409 or "being decided" not in reply.text:  # busy: try again next time
                 self.closed.add(iid)
                 closed += reply.status_code == 200
@@ -371,25 +400,36 @@ class Demo:
 
     def _after_bad_input(self) -> None:
         """Wait until the last report of bad input is older than the healer's upstream settle time."""
-        last = max((i["_seen"] for i in self.feed.incidents if is_bad_input(i["type"], i.get("root_cause"))),
-                   default=None)
+        last = max(
+            (i["_seen"] for i in self.feed.incidents if is_bad_input(i["type"], i.get("root_cause"))), default=None
+        )
         left = (last + UPSTREAM_SETTLE_S + 5.0 - time.monotonic()) if last is not None else 0.0
         if left > 0:
             self.feed.say(f"waiting {left:.0f} s: a change right after bad input would be taken as its echo")
             self._sleep(left)
 
     def _paused_after(self, t: float) -> bool:
-        return any(a["action"] == "pause_ingest" and a["status"] == "executed" and a["_seen"] > t
-                   for a in self.feed.actions_since(t))
+        return any(
+            a["action"] == "pause_ingest" and a["status"] == "executed" and a["_seen"] > t
+            for a in self.feed.actions_since(t)
+        )
 
     def _resume_if_paused(self, since: float) -> bool:
         if not self._paused_after(max(since, self.resumed_at)):
             return False
         producer = EventProducer(self.stack.settings)
-        producer.produce("commands", {
-            **header("operator"), "command": "resume_ingest", "target": "ingest",
-            "reason": "demo operator: the upstream source is fixed", "incident_id": None, "params": {},
-        }, key="ingest")
+        producer.produce(
+            "commands",
+            {
+                **header("operator"),
+                "command": "resume_ingest",
+                "target": "ingest",
+                "reason": "demo operator: the upstream source is fixed",
+                "incident_id": None,
+                "params": {},
+            },
+            key="ingest",
+        )
         producer.flush(10.0)
         self.resumed_at = time.monotonic()
         self.feed.say("operator: resume_ingest sent (the fault is over)")
@@ -406,8 +446,10 @@ class Demo:
                 return
             self._sleep(1.0)
         busy = ", ".join(f"{a['action']}->{a['target']}" for a in self.feed.in_progress()) or "none"
-        self.feed.say(f"still not calm after {timeout_s:.0f} s (actions in progress: {busy}), going on; read "
-                      f"{self.stack.dir / 'healer.log'}")
+        self.feed.say(
+            f"still not calm after {timeout_s:.0f} s (actions in progress: {busy}), going on; read "
+            f"{self.stack.dir / 'healer.log'}"
+        )
 
     # -- helpers -------------------------------------------------------------------------------
     def _wait(self, what: str, predicate: Callable[[], Any], timeout_s: float, log: str) -> Any:
@@ -421,8 +463,12 @@ class Demo:
         return None
 
     def _logs_for(self, step: Step) -> str:
-        by_family = {"crash": "healer.log", "hang": "healer.log", "dependency": "logclassifier.log",
-                     "contract_break": "logclassifier.log"}
+        by_family = {
+            "crash": "healer.log",
+            "hang": "healer.log",
+            "dependency": "logclassifier.log",
+            "contract_break": "logclassifier.log",
+        }
         return str(self.stack.dir / by_family.get(step.fault, "drift.log"))
 
     def _model_summary(self) -> str:
@@ -434,8 +480,10 @@ class Demo:
             meta = json.loads((self.stack.dir / "models" / name / f"v{version}" / "model.json").read_text())
             window = meta["meta"]["data_window"]
             span_s = (datetime.fromisoformat(window["end"]) - datetime.fromisoformat(window["start"])).total_seconds()
-            return (f"v{version} trained on {window['rows']} rows spanning {span_s:.0f} s = "
-                    f"{span_s * self.args.time_scale / 3600:.1f} simulated hours")
+            return (
+                f"v{version} trained on {window['rows']} rows spanning {span_s:.0f} s = "
+                f"{span_s * self.args.time_scale / 3600:.1f} simulated hours"
+            )
         except (OSError, KeyError, ValueError) as exc:
             return f"v{version} (training window unknown: {exc})"
 
@@ -505,8 +553,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for flag, _, _, _ in OPTIONS:
         value = getattr(args, flag[2:].replace("-", "_"))
         if value < 0 or (value == 0 and flag != "--port-offset"):
-            print(f"demo: {flag} must be {'>= 0' if flag == '--port-offset' else '> 0'}, got {value:g}",
-                  file=sys.stderr)
+            print(
+                f"demo: {flag} must be {'>= 0' if flag == '--port-offset' else '> 0'}, got {value:g}", file=sys.stderr
+            )
             return 2
 
     def interrupt(signum: int, _frame: object) -> None:

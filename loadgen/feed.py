@@ -34,12 +34,19 @@ class Feed:
         """Consume until ``stop`` (run it on a thread)."""
         settings = self.stack.settings
         codec = codec_for(Path(settings.schemas_dir))
-        consumer = Consumer({
-            "bootstrap.servers": self.stack.kafka_bootstrap, "group.id": f"demo-feed-{uuid.uuid4().hex[:6]}",
-            "auto.offset.reset": "earliest", "enable.auto.commit": False,
-        })
-        topics = {settings.topic("incidents"): "Incident", settings.topic("actions"): "HealingAction",
-                  settings.topic("model.events"): "ModelPublished"}
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.stack.kafka_bootstrap,
+                "group.id": f"demo-feed-{uuid.uuid4().hex[:6]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        topics = {
+            settings.topic("incidents"): "Incident",
+            settings.topic("actions"): "HealingAction",
+            settings.topic("model.events"): "ModelPublished",
+        }
         consumer.subscribe(list(topics))
         try:
             while not self.stop.is_set():

@@ -42,8 +42,17 @@ class RedisServer:
         return self.proc is not None and self.proc.poll() is None
 
     def command(self) -> list[str]:
-        cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--appendonly", "no",
-               "--daemonize", "no"]
+        cmd = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ]
         if self.data_dir is None:
             return [*cmd, "--save", ""]
         # A save point makes a graceful shutdown (SIGTERM) write the snapshot the next start loads.

@@ -29,9 +29,15 @@ class RunStats:
 
     def as_dict(self) -> dict[str, Any]:
         elapsed = max(1e-9, time.monotonic() - self.started)
-        return {"sent": self.sent, "bad_bytes": self.bad_bytes, "labels_sent": self.labels_sent,
-                "labels_pending": self.labels_pending, "apply_rate": round(self.applied / max(1, self.sent), 4),
-                "elapsed_s": round(elapsed, 2), "rate": round(self.sent / elapsed, 1)}
+        return {
+            "sent": self.sent,
+            "bad_bytes": self.bad_bytes,
+            "labels_sent": self.labels_sent,
+            "labels_pending": self.labels_pending,
+            "apply_rate": round(self.applied / max(1, self.sent), 4),
+            "elapsed_s": round(elapsed, 2),
+            "rate": round(self.sent / elapsed, 1),
+        }
 
 
 class Sender:
@@ -128,7 +134,8 @@ def run_traffic(
             print(
                 f"[{elapsed:6.1f}s] rate {achieved:8.1f}/s  sent {stats.sent:>9}  labels {stats.labels_sent:>9} "
                 f"(pending {len(labels)})  queue {sender.queued():>6}  behind {behind:>6}  faults {active}",
-                file=progress, flush=True,
+                file=progress,
+                flush=True,
             )
             last_sent, last_t = stats.sent, now
             next_progress += 1.0

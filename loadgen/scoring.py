@@ -41,8 +41,11 @@ class Expected:
     def kind_matches(self, inc: Record) -> bool:
         """Type, and root cause where the class has one (a log_error says nothing without it)."""
         cause = inc.get("root_cause")
-        return (inc.get("type") == self.type and (not self.root_causes or cause in self.root_causes)
-                and cause not in self.wrong_causes)
+        return (
+            inc.get("type") == self.type
+            and (not self.root_causes or cause in self.root_causes)
+            and cause not in self.wrong_causes
+        )
 
     def on_matches(self, inc: Record) -> bool:
         return self.on is None or self.on in (inc.get("target"), inc.get("service"))
@@ -170,8 +173,11 @@ def outcome_of(incident: Record, actions: Sequence[Record], injected: float) -> 
 
 def acted(incident: Record, actions: Sequence[Record]) -> bool:
     """Whether the healer did anything about the incident but note it as an update of an open episode."""
-    return any(a["status"] != "updated" and (
-        a["incident_id"] == incident["incident_id"] or a["fingerprint"] == incident["fingerprint"]) for a in actions)
+    return any(
+        a["status"] != "updated"
+        and (a["incident_id"] == incident["incident_id"] or a["fingerprint"] == incident["fingerprint"])
+        for a in actions
+    )
 
 
 def final_word(incident: Record, actions: Sequence[Record], now: float, settle_s: float = 5.0) -> Record | None:
@@ -181,8 +187,12 @@ def final_word(incident: Record, actions: Sequence[Record], now: float, settle_s
     a refused plan (say, a target outside the allowlist) is not escalated, while a refusal inside
     an episode (a cooldown) is followed by a verification or the next rung at once.
     """
-    mine = [a for a in actions if a["status"] != "updated" and (
-        a["incident_id"] == incident["incident_id"] or a["fingerprint"] == incident["fingerprint"])]
+    mine = [
+        a
+        for a in actions
+        if a["status"] != "updated"
+        and (a["incident_id"] == incident["incident_id"] or a["fingerprint"] == incident["fingerprint"])
+    ]
     for act in mine:
         if act["status"] in FINAL:
             return act
@@ -191,8 +201,9 @@ def final_word(incident: Record, actions: Sequence[Record], now: float, settle_s
     return None
 
 
-def score_fault(window: Window, incidents: Iterable[Record], actions: Iterable[Record],
-                expected: Expected | None = None) -> FaultScore:
+def score_fault(
+    window: Window, incidents: Iterable[Record], actions: Iterable[Record], expected: Expected | None = None
+) -> FaultScore:
     """Score one fault window against its class's expectation."""
     assert window.fault is not None, "a fault window names its fault class"
     exp = expected or EXPECTED[window.fault]
@@ -233,8 +244,13 @@ def skipped(name: str, fault: str, why: str) -> FaultScore:
     return score
 
 
-def scorecard(calm: Window | None, windows: Sequence[Window], incidents: Sequence[Record],
-              actions: Sequence[Record], skips: Sequence[FaultScore] = ()) -> Scorecard:
+def scorecard(
+    calm: Window | None,
+    windows: Sequence[Window],
+    incidents: Sequence[Record],
+    actions: Sequence[Record],
+    skips: Sequence[FaultScore] = (),
+) -> Scorecard:
     """Every fault window scored, plus the calm phase's false incidents."""
     false = [i for i in first_arrivals(incidents) if calm.holds(i)] if calm else []
     faults = [score_fault(w, incidents, actions) for w in windows] + list(skips)
@@ -257,8 +273,10 @@ def render(card: Scorecard) -> list[str]:
         else:
             got = f.incident or f.first
             assert got is not None
-            lines.append(f"     detected after {f.detected_s:.1f} s: {label(got)}; type "
-                         f"{'ok' if f.kind_ok else 'WRONG'}, target {'ok' if f.on_ok else 'WRONG'}")
+            lines.append(
+                f"     detected after {f.detected_s:.1f} s: {label(got)}; type "
+                f"{'ok' if f.kind_ok else 'WRONG'}, target {'ok' if f.on_ok else 'WRONG'}"
+            )
         if f.others:
             lines.append(f"     other incidents: {', '.join(f.others)}")
         lines.append(f"     actions: {', '.join(f.actions) or 'none'}")
@@ -270,12 +288,15 @@ def render(card: Scorecard) -> list[str]:
         lines.append("FAIL calm phase: not played")
     else:
         span = card.calm_window.end - card.calm_window.start
-        lines.append(f"{'PASS' if not card.calm else 'FAIL'} calm phase ({span:.0f} s): "
-                     f"{len(card.calm)} false incident(s)")
+        lines.append(
+            f"{'PASS' if not card.calm else 'FAIL'} calm phase ({span:.0f} s): {len(card.calm)} false incident(s)"
+        )
         lines += [f"     false: {label(i)}: {_short(i.get('summary'), 100)}" for i in card.calm]
     passed = sum(f.ok for f in card.faults)
-    lines.append(f"{'PASS' if card.ok else 'FAIL'}: {passed}/{len(card.faults)} faults detected with the right "
-                 f"type and no wrong action; {len(card.calm)} false incident(s) in calm")
+    lines.append(
+        f"{'PASS' if card.ok else 'FAIL'}: {passed}/{len(card.faults)} faults detected with the right "
+        f"type and no wrong action; {len(card.calm)} false incident(s) in calm"
+    )
     return lines
 
 

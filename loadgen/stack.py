@@ -31,8 +31,13 @@ from services.common.settings import REPO_ROOT, CommonSettings
 from services.common.topics import ensure_topics
 
 SERVICES: dict[str, int] = {
-    "ingest": 8001, "feature": 8002, "trainer": 8003, "inference": 8004,
-    "drift": 8005, "logclassifier": 8006, "healer": 8007,
+    "ingest": 8001,
+    "feature": 8002,
+    "trainer": 8003,
+    "inference": 8004,
+    "drift": 8005,
+    "logclassifier": 8006,
+    "healer": 8007,
 }
 RUNTIME_IMAGE = os.environ.get("AIG_RUNTIME_IMAGE", "aig-runtime:local")
 
@@ -90,21 +95,23 @@ class Stack:
 
     def service_env(self, service: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIG_")}
-        env.update({
-            "AIG_TOPIC_PREFIX": self.prefix,
-            "AIG_POSTGRES_DSN": self.dsn,
-            "AIG_REDIS_URL": self.redis_url,
-            "AIG_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
-            "AIG_HTTP_PORT": str(self.port(service)),
-            "AIG_ARTIFACT_DIR": str(self.dir / "models"),
-            "AIG_DATA_DIR": str(self.dir / "feature"),
-            "AIG_APP_ID": f"aig-feature-{self.run_id}",
-            "AIG_DRAIN_STATE_PATH": str(self.dir / "drain3_state.bin"),
-            "AIG_COMPOSE_PROJECT": self.project,
-            "AIG_LOG_TO_KAFKA": "true",
-            "HF_HUB_OFFLINE": "1",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "AIG_TOPIC_PREFIX": self.prefix,
+                "AIG_POSTGRES_DSN": self.dsn,
+                "AIG_REDIS_URL": self.redis_url,
+                "AIG_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+                "AIG_HTTP_PORT": str(self.port(service)),
+                "AIG_ARTIFACT_DIR": str(self.dir / "models"),
+                "AIG_DATA_DIR": str(self.dir / "feature"),
+                "AIG_APP_ID": f"aig-feature-{self.run_id}",
+                "AIG_DRAIN_STATE_PATH": str(self.dir / "drain3_state.bin"),
+                "AIG_COMPOSE_PROJECT": self.project,
+                "AIG_LOG_TO_KAFKA": "true",
+                "HF_HUB_OFFLINE": "1",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         env.update(self.env)
         env.update(self.service_envs.get(service, {}))
         return env
@@ -128,8 +135,10 @@ class Stack:
             try:
                 s.bind(("127.0.0.1", self.port(service)))
             except OSError:
-                raise StackError(f"port {self.port(service)} of {service} is already in use: another run or test "
-                                 "holds it (move this run with a port offset)") from None
+                raise StackError(
+                    f"port {self.port(service)} of {service} is already in use: another run or test "
+                    "holds it (move this run with a port offset)"
+                ) from None
 
     def start_service(self, service: str) -> None:
         self.check_port(service)
@@ -138,8 +147,12 @@ class Stack:
             return
         log = open(self.dir / f"{service}.log", "ab")  # noqa: SIM115 - the child process owns it
         self.procs[service] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{service}"], cwd=REPO_ROOT, env=self.service_env(service),
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", f"services.{service}"],
+            cwd=REPO_ROOT,
+            env=self.service_env(service),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
 
     def _start_container(self, service: str) -> None:
@@ -222,13 +235,33 @@ class Stack:
 
     # ----------------------------------------------------------------- traffic
     def loadgen(
-        self, *, rate: float, duration: float = 3600.0, seed: int = 7,
+        self,
+        *,
+        rate: float,
+        duration: float = 3600.0,
+        seed: int = 7,
         faults: Sequence[tuple[str, float] | tuple[str, float, float | None]] = (),
-        params: Sequence[str] = (), run_id: str | None = None, extra: Sequence[str] = (),
+        params: Sequence[str] = (),
+        run_id: str | None = None,
+        extra: Sequence[str] = (),
     ) -> subprocess.Popen[bytes]:
         """Start ``loadgen run`` against this stack; faults are (name, seconds into the run[, seconds long])."""
-        cmd = [sys.executable, "-m", "loadgen", "run", "--rate", str(rate), "--duration", str(duration),
-               "--seed", str(seed), "--run-id", run_id or uuid.uuid4().hex[:8], "--quiet", *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "loadgen",
+            "run",
+            "--rate",
+            str(rate),
+            "--duration",
+            str(duration),
+            "--seed",
+            str(seed),
+            "--run-id",
+            run_id or uuid.uuid4().hex[:8],
+            "--quiet",
+            *extra,
+        ]
         timed = any(len(f) > 2 and f[2] is not None for f in faults)
         for name, at, *rest in faults:
             cmd += ["--fault", name, "--fault-at", str(at)]
@@ -237,5 +270,11 @@ class Stack:
         for param in params:
             cmd += ["--fault-param", param]
         log = open(self.dir / "loadgen.log", "ab")  # noqa: SIM115 - the child process owns it
-        return subprocess.Popen(cmd, cwd=REPO_ROOT, env=self.service_env("ingest"), stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            cmd,
+            cwd=REPO_ROOT,
+            env=self.service_env("ingest"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )

@@ -26,8 +26,16 @@ INDUSTRIES = ("software", "finance", "healthcare", "retail", "manufacturing", "e
 SENIORITIES = ("intern", "junior", "mid", "senior", "lead", "director")
 REQUIRED_YEARS = {"intern": 0.0, "junior": 1.5, "mid": 4.0, "senior": 8.0, "lead": 12.0, "director": 16.0}
 BASE_SALARY_K = {"intern": 30.0, "junior": 55.0, "mid": 80.0, "senior": 110.0, "lead": 140.0, "director": 180.0}
-INDUSTRY_PAY = {"software": 1.25, "finance": 1.3, "healthcare": 1.05, "retail": 0.8, "manufacturing": 0.95,
-                "education": 0.8, "energy": 1.1, "media": 0.9}
+INDUSTRY_PAY = {
+    "software": 1.25,
+    "finance": 1.3,
+    "healthcare": 1.05,
+    "retail": 0.8,
+    "manufacturing": 0.95,
+    "education": 0.8,
+    "energy": 1.1,
+    "media": 0.9,
+}
 N_SKILLS = 16
 # Typical spread of each numeric feature, the unit of covariate-shift faults ("+2 std").
 FEATURE_STD = {"years_experience": 5.0, "salary_k": 40.0, "skill_match": 0.2, "distance_km": 150.0, "dwell_s": 40.0}

@@ -46,11 +46,21 @@ class Traffic:
         start_at = now_ms() + int(lead_s * 1000) if self.proc is not None else now_ms()
         run_id = uuid.uuid4().hex[:8]  # new event ids; and the mark of this process in the shared log
         new = self.stack.loadgen(
-            rate=self.rate, duration=7 * 86_400.0, run_id=run_id,
+            rate=self.rate,
+            duration=7 * 86_400.0,
+            run_id=run_id,
             faults=[(name, 0.0, d) for name, d, _ in specs],
             params=[f"{k}={v}" for k, v in params.items()],
-            extra=["--time-scale", f"{self.time_scale:g}", "--start-hour", f"{self.start_hour:.6f}",
-                   "--clock-anchor-ms", str(self.anchor_ms), "--start-at-ms", str(start_at)],
+            extra=[
+                "--time-scale",
+                f"{self.time_scale:g}",
+                "--start-hour",
+                f"{self.start_hour:.6f}",
+                "--clock-anchor-ms",
+                str(self.anchor_ms),
+                "--start-at-ms",
+                str(start_at),
+            ],
         )
         time.sleep(max(0.0, (start_at - now_ms()) / 1000))
         self.stop()

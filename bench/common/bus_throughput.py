@@ -35,14 +35,24 @@ def fill(settings: CommonSettings, n: int) -> None:
 
 def bare_passthrough(settings: CommonSettings, n: int, batch: int) -> float:
     """confluent-kafka alone: consume bytes, produce the same bytes, flush, commit per batch."""
-    consumer = Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bare-{uuid.uuid4().hex[:6]}",
-        "enable.auto.commit": False, "auto.offset.reset": "earliest",
-    })
-    producer = Producer({
-        "bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "acks": "all",
-        "linger.ms": 5, "batch.num.messages": 10_000, "compression.type": "lz4",
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"bare-{uuid.uuid4().hex[:6]}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "batch.num.messages": 10_000,
+            "compression.type": "lz4",
+        }
+    )
     out_topic = settings.topic("interactions.valid") + ".bare"
     consumer.subscribe([settings.topic("interactions.raw")])
     done = 0
@@ -89,8 +99,11 @@ def main() -> None:
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     args = parser.parse_args()
     settings = CommonSettings(
-        topic_prefix=f"bench{uuid.uuid4().hex[:6]}.", kafka_bootstrap=args.bootstrap, batch_size=args.batch,
-        service_name="bench", log_to_kafka=False,
+        topic_prefix=f"bench{uuid.uuid4().hex[:6]}.",
+        kafka_bootstrap=args.bootstrap,
+        batch_size=args.batch,
+        service_name="bench",
+        log_to_kafka=False,
     )
     ensure_topics(settings)
     from confluent_kafka.admin import AdminClient, NewTopic

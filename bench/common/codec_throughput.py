@@ -1,6 +1,6 @@
 """Codec benchmark: Avro single-object encode and decode records/s for FeatureVector.
 
-    python -m bench.common.codec_throughput [--records 200000]
+python -m bench.common.codec_throughput [--records 200000]
 """
 
 from __future__ import annotations
@@ -14,8 +14,16 @@ from services.common.events import header
 from services.common.settings import REPO_ROOT
 
 NUMERIC = [
-    "years_experience", "salary_k", "skill_match", "distance_km", "dwell_s", "hour_sin", "hour_cos",
-    "member_views", "job_views", "remote",
+    "years_experience",
+    "salary_k",
+    "skill_match",
+    "distance_km",
+    "dwell_s",
+    "hour_sin",
+    "hour_cos",
+    "member_views",
+    "job_views",
+    "remote",
 ]
 
 

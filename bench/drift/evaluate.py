@@ -89,9 +89,7 @@ class Tally:
             "p90_delay": ds[min(len(ds) - 1, int(0.9 * len(ds)))] if ds else None,
             "false_alarms": self.false_alarms,
             "stable_events": self.stable_events,
-            "false_alarms_per_100k": 1e5 * self.false_alarms / self.stable_events
-            if self.stable_events
-            else None,
+            "false_alarms_per_100k": 1e5 * self.false_alarms / self.stable_events if self.stable_events else None,
         }
 
 
@@ -118,9 +116,7 @@ def evaluate(seeds: int, null_len: int, post: int, th: Thresholds, log: Callable
 
     def record(family: str, stream: st.Stream) -> None:
         for name, make in makers[family].items():
-            families[family].setdefault(stream.scenario, {}).setdefault(name, Tally()).add(
-                run_stream(stream, make)
-            )
+            families[family].setdefault(stream.scenario, {}).setdefault(name, Tally()).add(run_stream(stream, make))
 
     t0 = time.perf_counter()
     for seed in range(seeds):

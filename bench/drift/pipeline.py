@@ -165,6 +165,4 @@ class Pipeline:
 
 def with_fault(name: str, start_index: int, duration: int | None = None, **params: str) -> Fault:
     """A loadgen fault that hits interactions from ``start_index`` on (for ``duration`` of them)."""
-    return create_fault(
-        name, at_s(start_index), None if duration is None else at_s(duration), params or None
-    )
+    return create_fault(name, at_s(start_index), None if duration is None else at_s(duration), params or None)

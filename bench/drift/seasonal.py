@@ -40,11 +40,17 @@ class Scenario:
 
 
 SCENARIOS = (
-    Scenario("distance_km +1 std", "covariate_shift", {"feature": "distance_km", "std": "1"}, "data_drift",
-             "distance_km"),
+    Scenario(
+        "distance_km +1 std", "covariate_shift", {"feature": "distance_km", "std": "1"}, "data_drift", "distance_km"
+    ),
     Scenario("salary_k -1 std", "covariate_shift", {"feature": "salary_k", "std": "-1"}, "data_drift", "salary_k"),
-    Scenario("years_experience in months", "unit_change", {"feature": "years_experience", "factor": "12"}, "skew",
-             "years_experience"),
+    Scenario(
+        "years_experience in months",
+        "unit_change",
+        {"feature": "years_experience", "factor": "12"},
+        "skew",
+        "years_experience",
+    ),
     Scenario("salary_k x1000", "unit_change", {"feature": "salary_k", "factor": "1000"}, "skew", "salary_k"),
     Scenario("skill_match nulls", "null_burst", {"feature": "skill_match"}, "data_quality", "skill_match"),
     Scenario("concept drift", "concept_drift", {}, "concept_drift", None),
@@ -65,8 +71,11 @@ class World:
     def feed(self, n: int) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for batch in self.pipe.batches(n, size=500):
-            for topic, events in (("features", batch.features), ("predictions", batch.predictions),
-                                  ("labels", batch.labels)):
+            for topic, events in (
+                ("features", batch.features),
+                ("predictions", batch.predictions),
+                ("labels", batch.labels),
+            ):
                 for ev in events:
                     out += self.monitor.handle(topic, ev)
         return out
@@ -80,8 +89,9 @@ def thresholds(period_s: float) -> Thresholds:
 def make_world(seed: int, rate: float, time_scale: float, train_days: float, faults: list[Any]) -> World:
     dt_ms = 1000.0 / rate
     window = (20_000, 2_000)  # the demo's 20 s feature windows
-    pipe = Pipeline(seed=seed, faults=faults, dt_ms=dt_ms, time_scale=time_scale,
-                    member_window_ms=window, job_window_ms=window)
+    pipe = Pipeline(
+        seed=seed, faults=faults, dt_ms=dt_ms, time_scale=time_scale, member_window_ms=window, job_window_ms=window
+    )
     period_s = DAY_S / time_scale
     world = World(pipe, DriftMonitor(thresholds(period_s), MemoryPendingStore()), rate, time_scale)
     pipe.skip(int(rate * 30))  # the windows fill up
@@ -140,8 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=150.0, help="interactions per second of traffic (default 150)")
     ap.add_argument("--time-scale", type=float, default=720.0)
     ap.add_argument("--train-days", type=float, default=1.2, help="simulated days of training rows (default 1.2)")
-    ap.add_argument("--learn-days", type=float, default=2.5,
-                    help="calm days before a fault starts (detectors learn one day; default 2.5)")
+    ap.add_argument(
+        "--learn-days",
+        type=float,
+        default=2.5,
+        help="calm days before a fault starts (detectors learn one day; default 2.5)",
+    )
     ap.add_argument("--only", default="", help="run the scenarios whose name contains this text")
     ap.add_argument("--no-calm", action="store_true")
     args = ap.parse_args(argv)
@@ -161,8 +175,10 @@ def main(argv: list[str] | None = None) -> int:
             right, delay, seen = play(seed, sc, args)
             secs = f"{delay / args.rate:.1f} s" if delay is not None else "-"
             verdict = "PASS" if right else "FAIL"
-            print(f"{verdict} {sc.name:28} seed {seed}: detected after {delay} interactions ({secs}); "
-                  f"incidents: {seen[:6]}")
+            print(
+                f"{verdict} {sc.name:28} seed {seed}: detected after {delay} interactions ({secs}); "
+                f"incidents: {seen[:6]}"
+            )
             ok &= right
     print(f"{'PASS' if ok else 'FAIL'} in {time.perf_counter() - started:.0f} s")
     return 0 if ok else 1

@@ -133,9 +133,7 @@ def error_stream(name: str, kind: str, width: int, seed: int, post: int) -> Stre
     rng = np.random.default_rng(seed)
     pre = int(rng.integers(3000, 6000))
     if kind == "label_function":
-        return Stream(
-            name, "error", seed, _label_function_errors(seed, pre, post, width), pre, 0.0, width == 0
-        )
+        return Stream(name, "error", seed, _label_function_errors(seed, pre, post, width), pre, 0.0, width == 0)
     first, after = _generators(kind, seed)
     xtr, ytr = _xy(first, 2000)
     model = DecisionTreeClassifier(max_depth=8, random_state=seed).fit(xtr, ytr)

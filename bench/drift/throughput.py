@@ -61,9 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         f"river ADWIN raw: {n * k} updates in {t_raw:.2f}s = {n * k / t_raw:,.0f} updates/s "
         f"({per_value_raw * 1e6:.2f} us/update)"
     )
-    print(
-        f"ratio: the monitor costs {per_value_mon / per_value_raw:.1f}x a raw ADWIN update per feature value"
-    )
+    print(f"ratio: the monitor costs {per_value_mon / per_value_raw:.1f}x a raw ADWIN update per feature value")
     return 0
 
 

@@ -28,8 +28,16 @@ from services.healer.settings import HealerSettings
 
 def incident(type_: str, fingerprint: str, incident_id: str) -> dict[str, Any]:
     now = now_ms()
-    return {**header("bench"), "incident_id": incident_id, "fingerprint": fingerprint, "type": type_,
-            "service": "ingest", "summary": "bench", "first_seen": now - 100, "last_seen": now}
+    return {
+        **header("bench"),
+        "incident_id": incident_id,
+        "fingerprint": fingerprint,
+        "type": type_,
+        "service": "ingest",
+        "summary": "bench",
+        "first_seen": now - 100,
+        "last_seen": now,
+    }
 
 
 def main() -> None:
@@ -50,19 +58,31 @@ def main() -> None:
     client = redis.Redis.from_url(settings.redis_url)
     safety = SafetyStore(client, settings.redis_prefix, settings.dedupe_ttl_s)
     sent: list[str] = []
-    healer = Healer(settings, policy, safety, Auditor(lambda t, v, k: None, None), Alerter(settings),
-                    lambda topic, value, key: sent.append(topic), lambda: None, synchronous=True)
+    healer = Healer(
+        settings,
+        policy,
+        safety,
+        Auditor(lambda t, v, k: None, None),
+        Alerter(settings),
+        lambda topic, value, key: sent.append(topic),
+        lambda: None,
+        synchronous=True,
+    )
     copy = incident("data_quality", f"storm-{uuid.uuid4().hex[:6]}", str(uuid.uuid4()))
     start = time.perf_counter()
     kinds = [healer.on_incident({**copy, **header("bench")}).kind for _ in range(args.copies)]
     elapsed = time.perf_counter() - start
-    print(f"storm: {args.copies} copies of one incident in {elapsed:.2f} s ({args.copies / elapsed:,.0f}/s) -> "
-          f"{kinds.count('act')} action, {kinds.count('duplicate')} duplicates, "
-          f"commands sent: {sent.count('commands')}")
+    print(
+        f"storm: {args.copies} copies of one incident in {elapsed:.2f} s ({args.copies / elapsed:,.0f}/s) -> "
+        f"{kinds.count('act')} action, {kinds.count('duplicate')} duplicates, "
+        f"commands sent: {sent.count('commands')}"
+    )
     s = settings
     hang_worst = s.watch_interval_s + s.watch_failures * s.watch_timeout_s
-    print(f"detection bound: hang <= {hang_worst:.0f} s ({s.watch_failures} x {s.watch_timeout_s:g} s timeouts + "
-          f"{s.watch_interval_s:g} s period); Kubernetes liveness defaults: about 30 s (10 s period x 3 failures)")
+    print(
+        f"detection bound: hang <= {hang_worst:.0f} s ({s.watch_failures} x {s.watch_timeout_s:g} s timeouts + "
+        f"{s.watch_interval_s:g} s period); Kubernetes liveness defaults: about 30 s (10 s period x 3 failures)"
+    )
     healer.close()
     keys = list(client.scan_iter(f"{settings.redis_prefix}*"))
     if keys:

@@ -73,8 +73,17 @@ def free_port() -> int:
 def start_server(rows: int, rounds: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.inference.predict_latency", "--serve", str(port),
-         "--train-rows", str(rows), "--rounds", str(rounds)],
+        [
+            sys.executable,
+            "-m",
+            "bench.inference.predict_latency",
+            "--serve",
+            str(port),
+            "--train-rows",
+            str(rows),
+            "--rounds",
+            str(rounds),
+        ],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     url = f"http://127.0.0.1:{port}"
@@ -129,13 +138,22 @@ class RealService:
                 [(r.interaction_id, r.label, r.ts) for r in data],
             )
         settings = TrainerSettings(
-            postgres_dsn=dsn, artifact_dir=Path(workdir) / "models", topic_prefix=prefix,
-            num_boost_round=rounds, log_to_kafka=False,
+            postgres_dsn=dsn,
+            artifact_dir=Path(workdir) / "models",
+            topic_prefix=prefix,
+            num_boost_round=rounds,
+            log_to_kafka=False,
         )
         Trainer(settings, lambda: psycopg.connect(dsn, autocommit=True)).retrain(reason="benchmark")
         port = free_port()
-        env = {**os.environ, "AIG_POSTGRES_DSN": dsn, "AIG_TOPIC_PREFIX": prefix, "AIG_HTTP_PORT": str(port),
-               "AIG_LOG_TO_KAFKA": "false", "AIG_LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "AIG_POSTGRES_DSN": dsn,
+            "AIG_TOPIC_PREFIX": prefix,
+            "AIG_HTTP_PORT": str(port),
+            "AIG_LOG_TO_KAFKA": "false",
+            "AIG_LOG_LEVEL": "WARNING",
+        }
         self.proc = subprocess.Popen([sys.executable, "-m", "services.inference"], env=env)
         self.pid = self.proc.pid
         self.url = f"http://127.0.0.1:{port}"
@@ -302,8 +320,16 @@ def probe(duration_s: float) -> None:
         time.sleep(0.001)
         stalls.append((time.perf_counter() - t - 0.001) * 1000)
     a = np.array(stalls)
-    print(json.dumps({"sleeps": len(a), "p99_ms": round(float(np.percentile(a, 99)), 3),
-                      "over_10ms": int((a > 10).sum()), "max_ms": round(float(a.max()), 3)}))
+    print(
+        json.dumps(
+            {
+                "sleeps": len(a),
+                "p99_ms": round(float(np.percentile(a, 99)), 3),
+                "over_10ms": int((a > 10).sum()),
+                "max_ms": round(float(a.max()), 3),
+            }
+        )
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -324,8 +350,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-rows", type=int, default=5000, help="synthetic rows for the served model")
     p.add_argument("--rounds", type=int, default=150, help="boosting rounds of the served model")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    p.add_argument("--service", action="store_true",
-                   help="benchmark python -m services.inference itself (needs Kafka and PostgreSQL up)")
+    p.add_argument(
+        "--service",
+        action="store_true",
+        help="benchmark python -m services.inference itself (needs Kafka and PostgreSQL up)",
+    )
     p.add_argument("--no-probe", action="store_true", help="skip the idle scheduling-stall probe")
     p.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--probe", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
@@ -381,26 +410,39 @@ def main(argv: list[str] | None = None) -> int:
             server.terminate()
             server.wait(10)
         tmp.cleanup()
-    result = {"url": url, "single": single, "batch": batch, "goal_p99_ms": 10.0,
-              "goal_met": single["p99_ms"] < 10.0 and single["errors"] == 0 and set(single["statuses"]) == {200}}
+    result = {
+        "url": url,
+        "single": single,
+        "batch": batch,
+        "goal_p99_ms": 10.0,
+        "goal_met": single["p99_ms"] < 10.0 and single["errors"] == 0 and set(single["statuses"]) == {200},
+    }
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"POST /predict single row at {single['target_rate']:.0f} req/s for {args.duration:.0f} s "
-          f"({single['requests']} requests, achieved {single['achieved_rate']} req/s, "
-          f"statuses {single['statuses']}, errors {single['errors']})")
-    print(f"  latency ms: p50 {single['p50_ms']}  p90 {single['p90_ms']}  p99 {single['p99_ms']}  "
-          f"p99.9 {single['p999_ms']}  max {single['max_ms']}")
+    print(
+        f"POST /predict single row at {single['target_rate']:.0f} req/s for {args.duration:.0f} s "
+        f"({single['requests']} requests, achieved {single['achieved_rate']} req/s, "
+        f"statuses {single['statuses']}, errors {single['errors']})"
+    )
+    print(
+        f"  latency ms: p50 {single['p50_ms']}  p90 {single['p90_ms']}  p99 {single['p99_ms']}  "
+        f"p99.9 {single['p999_ms']}  max {single['max_ms']}"
+    )
     print(f"  machine load average (1 min) before/after: {single['load_avg_1m']} on {os.cpu_count()} cores")
     if "idle_probe" in single:
         pr = single["idle_probe"]
-        print(f"  idle probe (1 ms sleeps, same period): oversleep p99 {pr['p99_ms']} ms, max {pr['max_ms']} ms, "
-              f"{pr['over_10ms']} stalls > 10 ms: the machine's own scheduling noise")
+        print(
+            f"  idle probe (1 ms sleeps, same period): oversleep p99 {pr['p99_ms']} ms, max {pr['max_ms']} ms, "
+            f"{pr['over_10ms']} stalls > 10 ms: the machine's own scheduling noise"
+        )
     if "server_cpu_us_per_request" in single:
         per = single["server_cpu_us_per_request"]
         print(f"  server CPU per request: {per} us ({per * single['target_rate'] / 1e4:.1f}% of one core at this rate)")
-    print(f"POST /predict batches of {batch['batch_rows']} rows: {batch['rows_per_s']} rows/s "
-          f"(batch p50 {batch['batch_p50_ms']} ms, {batch['batches']} batches)")
+    print(
+        f"POST /predict batches of {batch['batch_rows']} rows: {batch['rows_per_s']} rows/s "
+        f"(batch p50 {batch['batch_p50_ms']} ms, {batch['batches']} batches)"
+    )
     print(f"goal p99 < 10 ms at {single['target_rate']:.0f} req/s: {'met' if result['goal_met'] else 'NOT met'}")
     return 0
 

@@ -93,7 +93,10 @@ def in_subprocess(code: str, nobody: bool = False) -> None:
     # The project's interpreter may live where uid 65534 cannot read it: use the system one then.
     python = "/usr/bin/python3" if nobody else sys.executable
     proc = subprocess.run(
-        [python, "-c", code], capture_output=True, text=True, timeout=60,
+        [python, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
         preexec_fn=_drop_privileges if nobody else None,
     )
     os.write(2, proc.stderr.encode())
@@ -109,17 +112,37 @@ def scenario_redis() -> None:
 
     port = 6391
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--requirepass", "s3cret", "--enable-debug-command", "yes",
-         "--maxmemory", "2mb", "--maxmemory-policy", "noeviction"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--requirepass",
+            "s3cret",
+            "--enable-debug-command",
+            "yes",
+            "--maxmemory",
+            "2mb",
+            "--maxmemory-policy",
+            "noeviction",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         time.sleep(0.5)
         good = redis.Redis(host="127.0.0.1", port=port, password="s3cret", socket_timeout=1)
         run("redis-noauth", "permission_denied", lambda: redis.Redis(host="127.0.0.1", port=port).get("x"))
-        run("redis-badpass", "permission_denied",
-            lambda: redis.Redis(host="127.0.0.1", port=port, password="wrong").get("x"))
+        run(
+            "redis-badpass",
+            "permission_denied",
+            lambda: redis.Redis(host="127.0.0.1", port=port, password="wrong").get("x"),
+        )
         run("redis-oom", "out_of_memory", lambda: [good.set(f"k{i}", "x" * 100_000) for i in range(100)])
         run("redis-timeout", "timeout", lambda: good.execute_command("DEBUG", "SLEEP", "2"))
         run("redis-wrongtype", "schema_mismatch", lambda: (good.flushall(), good.set("s", "1"), good.lpush("s", 1)))
@@ -137,8 +160,7 @@ def scenario_redis() -> None:
     srv.bind(("127.0.0.1", 6392))
     srv.listen(5)
     try:
-        run("redis-silent", "timeout",
-            lambda: redis.Redis(host="127.0.0.1", port=6392, socket_timeout=0.5).ping())
+        run("redis-silent", "timeout", lambda: redis.Redis(host="127.0.0.1", port=6392, socket_timeout=0.5).ping())
         import httpx
 
         run("httpx-silent", "timeout", lambda: httpx.get("http://127.0.0.1:6392/health", timeout=0.5))
@@ -182,21 +204,34 @@ def scenario_postgres() -> None:
     import psycopg
 
     closed = free_port_closed()
-    run("pg-closed", "dependency_unavailable",
-        lambda: psycopg.connect(f"postgresql://aig:aig@127.0.0.1:{closed}/aig", connect_timeout=2))
+    run(
+        "pg-closed",
+        "dependency_unavailable",
+        lambda: psycopg.connect(f"postgresql://aig:aig@127.0.0.1:{closed}/aig", connect_timeout=2),
+    )
     dsn = "postgresql://aig:aig@127.0.0.1:55432/aig"
-    run("pg-badpass", "permission_denied",
-        lambda: psycopg.connect("postgresql://aig:wrong@127.0.0.1:55432/aig", connect_timeout=2))
-    run("pg-baduser", "permission_denied",
-        lambda: psycopg.connect("postgresql://nobody_here:x@127.0.0.1:55432/aig", connect_timeout=2))
-    run("pg-nodb", "config_error",
-        lambda: psycopg.connect("postgresql://aig:aig@127.0.0.1:55432/aig_missing_db", connect_timeout=2))
+    run(
+        "pg-badpass",
+        "permission_denied",
+        lambda: psycopg.connect("postgresql://aig:wrong@127.0.0.1:55432/aig", connect_timeout=2),
+    )
+    run(
+        "pg-baduser",
+        "permission_denied",
+        lambda: psycopg.connect("postgresql://nobody_here:x@127.0.0.1:55432/aig", connect_timeout=2),
+    )
+    run(
+        "pg-nodb",
+        "config_error",
+        lambda: psycopg.connect("postgresql://aig:aig@127.0.0.1:55432/aig_missing_db", connect_timeout=2),
+    )
     run("pg-baddsn", "config_error", lambda: psycopg.connect("postgresql://aig:aig@127.0.0.1:notaport/aig"))
 
     def q(sql: str) -> Callable[[], None]:
         def f() -> None:
             with psycopg.connect(dsn, connect_timeout=2) as conn:
                 conn.execute(sql)
+
         return f
 
     run("pg-timeout", "timeout", q("SET statement_timeout = 100; SELECT pg_sleep(2)"))
@@ -230,6 +265,7 @@ def scenario_disk() -> None:
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True).returncode:
         return
     try:
+
         def fill() -> None:
             with open(mnt / "model.txt", "wb") as f:
                 f.write(b"x" * 1_000_000)
@@ -290,18 +326,36 @@ def scenario_ml() -> None:
     run("math-domain", "data_quality", lambda: __import__("math").log(-1))
     booster = lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(X, y), 20)
     run("lgb-features", "schema_mismatch", lambda: booster.predict(X[:, :3]))
-    run("lgb-empty", "data_quality", lambda: lgb.train({"objective": "binary", "verbose": -1},
-                                                        lgb.Dataset(np.empty((0, 4)), np.empty(0)), 5))
-    run("lgb-nan-label", "data_quality", lambda: lgb.train({"objective": "binary", "verbose": -1},
-                                                            lgb.Dataset(X, np.full(300, np.nan)), 5))
-    run("lgb-bad-label", "data_quality", lambda: lgb.train({"objective": "binary", "verbose": -1},
-                                                            lgb.Dataset(X, np.full(300, 3.0)), 5))
-    run("lgb-train-warn", "benign", lambda: lgb.train({"objective": "binary", "verbose": 1, "num_leaves": 64},
-                                                      lgb.Dataset(X[:40], y[:40]), 3))
-    run("lgb-badparam", "config_error", lambda: lgb.train({"objective": "no_such_objective", "verbose": -1},
-                                                          lgb.Dataset(X, y), 5))
-    run("lgb-badparam2", "config_error", lambda: lgb.train({"objective": "binary", "num_leaves": -3,
-                                                            "verbose": -1}, lgb.Dataset(X, y), 5))
+    run(
+        "lgb-empty",
+        "data_quality",
+        lambda: lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(np.empty((0, 4)), np.empty(0)), 5),
+    )
+    run(
+        "lgb-nan-label",
+        "data_quality",
+        lambda: lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(X, np.full(300, np.nan)), 5),
+    )
+    run(
+        "lgb-bad-label",
+        "data_quality",
+        lambda: lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(X, np.full(300, 3.0)), 5),
+    )
+    run(
+        "lgb-train-warn",
+        "benign",
+        lambda: lgb.train({"objective": "binary", "verbose": 1, "num_leaves": 64}, lgb.Dataset(X[:40], y[:40]), 3),
+    )
+    run(
+        "lgb-badparam",
+        "config_error",
+        lambda: lgb.train({"objective": "no_such_objective", "verbose": -1}, lgb.Dataset(X, y), 5),
+    )
+    run(
+        "lgb-badparam2",
+        "config_error",
+        lambda: lgb.train({"objective": "binary", "num_leaves": -3, "verbose": -1}, lgb.Dataset(X, y), 5),
+    )
     tmp = Path(tempfile.mkdtemp())
     good = tmp / "model.txt"
     booster.save_model(str(good))
@@ -314,8 +368,11 @@ def scenario_ml() -> None:
         code = f"import lightgbm as l; l.Booster(model_file={str(tmp / f'{name}.txt')!r})"
         run(f"lgb-corrupt-{name}", "model_error", functools.partial(in_subprocess, code))
     run("lgb-missing", "model_error", lambda: lgb.Booster(model_file=str(tmp / "nope" / "model.txt")))
-    run("lgb-str-garbage", "model_error",
-        lambda: in_subprocess("import lightgbm as l; l.Booster(model_str='tree\\nversion=v4\\nnum_class=x')"))
+    run(
+        "lgb-str-garbage",
+        "model_error",
+        lambda: in_subprocess("import lightgbm as l; l.Booster(model_str='tree\\nversion=v4\\nnum_class=x')"),
+    )
     import pickle
 
     (tmp / "model.pkl").write_bytes(b"not a pickle at all")
@@ -334,10 +391,16 @@ def scenario_permission() -> None:
     run("perm-open", "permission_denied", lambda: as_nobody(f"open({str(secret)!r}).read()"))
     run("perm-write", "permission_denied", lambda: as_nobody(f"open({str(tmp / 'out.log')!r}, 'w')"))
     run("perm-mkdir", "permission_denied", lambda: as_nobody("import os; os.makedirs('/var/lib/aig/state')"))
-    run("perm-bind", "permission_denied",
-        lambda: as_nobody("import socket; s=socket.socket(); s.bind(('127.0.0.1', 80))"))
-    run("perm-docker", "permission_denied",
-        lambda: as_nobody("import socket; s=socket.socket(socket.AF_UNIX); s.connect('/var/run/docker.sock')"))
+    run(
+        "perm-bind",
+        "permission_denied",
+        lambda: as_nobody("import socket; s=socket.socket(); s.bind(('127.0.0.1', 80))"),
+    )
+    run(
+        "perm-docker",
+        "permission_denied",
+        lambda: as_nobody("import socket; s=socket.socket(socket.AF_UNIX); s.connect('/var/run/docker.sock')"),
+    )
     run("perm-unlink", "permission_denied", lambda: as_nobody(f"import os; os.remove({str(secret)!r})"))
 
 
@@ -375,16 +438,21 @@ def scenario_config() -> None:
 def scenario_schema() -> None:
     import fastavro
 
-    schema = fastavro.parse_schema({
-        "type": "record", "name": "Prediction",
-        "fields": [{"name": "id", "type": "string"}, {"name": "score", "type": "double"}],
-    })
+    schema = fastavro.parse_schema(
+        {
+            "type": "record",
+            "name": "Prediction",
+            "fields": [{"name": "id", "type": "string"}, {"name": "score", "type": "double"}],
+        }
+    )
     run("avro-garbage", "schema_mismatch", lambda: fastavro.schemaless_reader(io.BytesIO(b"\x07\xff\x00"), schema))
     run("avro-short", "schema_mismatch", lambda: fastavro.schemaless_reader(io.BytesIO(b"\x02a"), schema))
-    run("avro-missing", "schema_mismatch",
-        lambda: fastavro.schemaless_writer(io.BytesIO(), schema, {"id": "x"}))
-    run("avro-type", "schema_mismatch",
-        lambda: fastavro.schemaless_writer(io.BytesIO(), schema, {"id": "x", "score": "high"}))
+    run("avro-missing", "schema_mismatch", lambda: fastavro.schemaless_writer(io.BytesIO(), schema, {"id": "x"}))
+    run(
+        "avro-type",
+        "schema_mismatch",
+        lambda: fastavro.schemaless_writer(io.BytesIO(), schema, {"id": "x", "score": "high"}),
+    )
     run("avro-bad-file", "schema_mismatch", lambda: list(fastavro.reader(io.BytesIO(b"garbage"))))
     run("json-bad", "schema_mismatch", lambda: json.loads("{'user': 1"))
     run("json-empty", "schema_mismatch", lambda: json.loads(""))
@@ -396,8 +464,7 @@ def scenario_schema() -> None:
         salary: float
 
     run("pyd-model-missing", "schema_mismatch", lambda: Interaction.model_validate({"member_id": "m1"}))
-    run("pyd-model-type", "schema_mismatch",
-        lambda: Interaction.model_validate({"member_id": "m1", "salary": "lots"}))
+    run("pyd-model-type", "schema_mismatch", lambda: Interaction.model_validate({"member_id": "m1", "salary": "lots"}))
     run("pyd-json", "schema_mismatch", lambda: Interaction.model_validate_json("{not json"))
     run("utf8", "schema_mismatch", lambda: b"\xff\xfe\xfa".decode("utf-8"))
     run("struct", "schema_mismatch", lambda: __import__("struct").unpack(">q", b"\x00\x01"))
@@ -443,12 +510,20 @@ def scenario_memory() -> None:
 
     run("np-alloc", "out_of_memory", lambda: np.empty((10**12,), dtype=np.float64))
     run("np-zeros", "out_of_memory", lambda: np.zeros((500_000, 500_000)))
-    run("py-alloc", "out_of_memory",
-        lambda: as_nobody("import resource; resource.setrlimit(resource.RLIMIT_AS, (300*2**20, 300*2**20)); "
-                          "x = bytearray(400*2**20)"))
-    run("py-list", "out_of_memory",
-        lambda: as_nobody("import resource; resource.setrlimit(resource.RLIMIT_AS, (300*2**20, 300*2**20)); "
-                          "x = [0] * (100*2**20)"))
+    run(
+        "py-alloc",
+        "out_of_memory",
+        lambda: as_nobody(
+            "import resource; resource.setrlimit(resource.RLIMIT_AS, (300*2**20, 300*2**20)); x = bytearray(400*2**20)"
+        ),
+    )
+    run(
+        "py-list",
+        "out_of_memory",
+        lambda: as_nobody(
+            "import resource; resource.setrlimit(resource.RLIMIT_AS, (300*2**20, 300*2**20)); x = [0] * (100*2**20)"
+        ),
+    )
 
 
 def scenario_timeout() -> None:
@@ -476,8 +551,18 @@ def _lock_timeout() -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=io.StringIO())
-    names = sys.argv[1:] or ["redis", "postgres", "disk", "ml", "permission", "config", "schema", "kafka",
-                             "memory", "timeout"]
+    names = sys.argv[1:] or [
+        "redis",
+        "postgres",
+        "disk",
+        "ml",
+        "permission",
+        "config",
+        "schema",
+        "kafka",
+        "memory",
+        "timeout",
+    ]
     for name in names:
         try:
             globals()[f"scenario_{name}"]()

@@ -17,9 +17,32 @@ from services.logclassifier.classifier import load_jsonl
 from services.logclassifier.settings import DATA_DIR, LogClassifierSettings
 
 WORDS = [
-    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
-    "juliet", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo",
-    "sierra", "tango", "uniform", "victor", "whiskey", "xray", "yankee", "zulu",
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+    "mike",
+    "november",
+    "oscar",
+    "papa",
+    "quebec",
+    "romeo",
+    "sierra",
+    "tango",
+    "uniform",
+    "victor",
+    "whiskey",
+    "xray",
+    "yankee",
+    "zulu",
 ]
 
 
@@ -29,8 +52,10 @@ def warm_lines(seeds: list[str], n: int, rng: random.Random) -> list[str]:
     for i in range(n):
         s = rng.choice(seeds)
         host = f"127.0.0.{rng.randrange(1, 250)}:{rng.randrange(1024, 65000)}"
-        out.append(f"{s} (request {rng.randrange(10**6)} from {host}"
-                   f" id {rng.getrandbits(64):016x} after {rng.random() * 100:.1f} ms #{i})")
+        out.append(
+            f"{s} (request {rng.randrange(10**6)} from {host}"
+            f" id {rng.getrandbits(64):016x} after {rng.random() * 100:.1f} ms #{i})"
+        )
     return out
 
 
@@ -61,12 +86,19 @@ def main() -> None:
     warm_rate = run(warm, lc, args.batch)
     misses_before = lc.classifier.cache_misses
     new_rate = run(new_lines(seeds, args.new, rng), lc, args.batch)
-    print(json.dumps({
-        "warm_lines": args.lines, "warm_lines_per_s": round(warm_rate),
-        "new_template_lines": args.new, "new_template_lines_per_s": round(new_rate),
-        "embedded_in_new_run": lc.classifier.cache_misses - misses_before,
-        "templates": lc.templates.size, "goal_warm_lines_per_s": 5000,
-    }))
+    print(
+        json.dumps(
+            {
+                "warm_lines": args.lines,
+                "warm_lines_per_s": round(warm_rate),
+                "new_template_lines": args.new,
+                "new_template_lines_per_s": round(new_rate),
+                "embedded_in_new_run": lc.classifier.cache_misses - misses_before,
+                "templates": lc.templates.size,
+                "goal_warm_lines_per_s": 5000,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -150,8 +150,14 @@ class Pipeline:
             **self.service_env.get(service, {}),
         }
         log = self.work_dir / f"{service}.log"
-        popen = subprocess.Popen([sys.executable, "-m", f"services.{service}"], cwd=REPO_ROOT, env=env,
-                                 stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        popen = subprocess.Popen(
+            [sys.executable, "-m", f"services.{service}"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         return Proc(service, popen, log, port)
 
     def wait_up(self, timeout_s: float = 90.0) -> None:
@@ -227,14 +233,34 @@ class Pipeline:
                     future.result()
 
     # ------------------------------------------------------------------ loadgen
-    def loadgen(self, rate: float, duration_s: float, run_id: str, *, extra: Iterable[str] = (),
-                log_name: str = "loadgen.log") -> subprocess.Popen[bytes]:
+    def loadgen(
+        self, rate: float, duration_s: float, run_id: str, *, extra: Iterable[str] = (), log_name: str = "loadgen.log"
+    ) -> subprocess.Popen[bytes]:
         """Start ``loadgen run`` on this pipeline's topics; its last stdout line is its JSON summary."""
-        args = [sys.executable, "-m", "loadgen", "run", "--rate", f"{rate:g}", "--duration", f"{duration_s:g}",
-                "--run-id", run_id, "--topic-prefix", self.prefix, "--quiet", *extra]
-        return subprocess.Popen(args, cwd=REPO_ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                stdout=subprocess.PIPE, stderr=(self.work_dir / log_name).open("ab"),
-                                start_new_session=True)
+        args = [
+            sys.executable,
+            "-m",
+            "loadgen",
+            "run",
+            "--rate",
+            f"{rate:g}",
+            "--duration",
+            f"{duration_s:g}",
+            "--run-id",
+            run_id,
+            "--topic-prefix",
+            self.prefix,
+            "--quiet",
+            *extra,
+        ]
+        return subprocess.Popen(
+            args,
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=(self.work_dir / log_name).open("ab"),
+            start_new_session=True,
+        )
 
     # ------------------------------------------------------------------ Kafka views
     def lag(self) -> dict[str, int]:
@@ -272,8 +298,7 @@ def group_lag(bootstrap: str, group: str, topics: Iterable[str]) -> int:
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"offsets-{uuid.uuid4().hex[:8]}"})
     try:
-        return {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1]
-                for tp in _partitions(consumer, topic)}
+        return {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in _partitions(consumer, topic)}
     finally:
         consumer.close()
 
@@ -287,14 +312,26 @@ def avro_decoder(settings: CommonSettings, topic: str) -> Decoder:
     return lambda raw: codec.decode(raw, schema)
 
 
-def read_range(bootstrap: str, topic: str, start: Mapping[int, int], end: Mapping[int, int],
-               decode: Decoder, timeout_s: float = 60.0) -> list[tuple[Any, int]]:
+def read_range(
+    bootstrap: str,
+    topic: str,
+    start: Mapping[int, int],
+    end: Mapping[int, int],
+    decode: Decoder,
+    timeout_s: float = 60.0,
+) -> list[tuple[Any, int]]:
     """Messages of ``topic`` from ``start`` to ``end`` offsets per partition: (decoded value, timestamp ms)."""
     todo = {p: (start.get(p, 0), e) for p, e in end.items() if e > start.get(p, 0)}
     if not todo:
         return []
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "fetch.max.bytes": 52_428_800})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": 52_428_800,
+        }
+    )
     consumer.assign([TopicPartition(topic, p, s) for p, (s, _) in todo.items()])
     out: list[tuple[Any, int]] = []
     remaining = dict(todo)

@@ -102,10 +102,18 @@ class Step:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "rate": self.rate, "seconds": self.seconds, "sent": self.sent, "offered_rate": self.offered_rate,
-            "throughput": round(self.throughput, 1), "scored": self.scored,
-            "p50_ms": pct(self.e2e, 50), "p99_ms": pct(self.e2e, 99), "lag_end": self.lag_end,
-            "drained_s": self.drained_s, "sustained": self.sustained, "load_avg": self.load,
+            "rate": self.rate,
+            "seconds": self.seconds,
+            "sent": self.sent,
+            "offered_rate": self.offered_rate,
+            "throughput": round(self.throughput, 1),
+            "scored": self.scored,
+            "p50_ms": pct(self.e2e, 50),
+            "p99_ms": pct(self.e2e, 99),
+            "lag_end": self.lag_end,
+            "drained_s": self.drained_s,
+            "sustained": self.sustained,
+            "load_avg": self.load,
             "stages_ms": {k: {"p50": pct(v, 50), "p99": pct(v, 99)} for k, v in self.stages.items()},
             "cpu_cores": {k: round(v / self.window_s, 3) for k, v in self.cpu.items()} if self.window_s else {},
             "cpu_us_per_event": {k: round(v / self.handled(k) * 1e6, 1) for k, v in self.cpu.items()},
@@ -162,9 +170,13 @@ class Bench:
     def topics(self) -> dict[str, str]:
         assert self.pipe is not None
         t = self.pipe.settings.topic
-        return {"raw": t("interactions.raw"), "valid": t("interactions.valid"),
-                "byjob": f"{self.pipe.feature_app_id}-by-job", "features": t("features"),
-                "predictions": t("predictions")}
+        return {
+            "raw": t("interactions.raw"),
+            "valid": t("interactions.valid"),
+            "byjob": f"{self.pipe.feature_app_id}-by-job",
+            "features": t("features"),
+            "predictions": t("predictions"),
+        }
 
     def run_rate(self, rate: float, seconds: float, profile_s: float = 0.0) -> tuple[Step, dict[str, Path]]:
         pipe = self.pipe
@@ -236,8 +248,22 @@ class Bench:
         out = {}
         for name, pid in pids.items():
             path = self.root / f"profile-{name}.txt"
-            cmd = [spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", str(self.args.profile_hz),
-                   "-f", "raw", "-o", str(path), "--nonblocking", "--gil"]
+            cmd = [
+                spy,
+                "record",
+                "-p",
+                str(pid),
+                "-d",
+                str(int(seconds)),
+                "-r",
+                str(self.args.profile_hz),
+                "-f",
+                "raw",
+                "-o",
+                str(path),
+                "--nonblocking",
+                "--gil",
+            ]
             out[name] = (subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), path)
         return out
 
@@ -333,8 +359,10 @@ def print_step_detail(step: Step) -> None:
     parts = [f"{k} {pct(v, 50):.0f}/{pct(v, 99):.0f}" for k, v in step.stages.items()]
     print(f"    stages p50/p99 ms: {', '.join(parts) or '-'}")
     if step.window_s and step.sent:
-        cpu = ", ".join(f"{k} {v / step.window_s:.2f} cores ({v / step.handled(k) * 1e6:.0f} us/ev)"
-                        for k, v in sorted(step.cpu.items(), key=lambda kv: -kv[1]))
+        cpu = ", ".join(
+            f"{k} {v / step.window_s:.2f} cores ({v / step.handled(k) * 1e6:.0f} us/ev)"
+            for k, v in sorted(step.cpu.items(), key=lambda kv: -kv[1])
+        )
         total = sum(step.cpu.values())
         print(f"    CPU (us per event handled): {cpu}; total {total / step.window_s:.2f} cores")
     print(f"    lag when loadgen stopped: {step.lag_end}")
@@ -360,8 +388,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile-seconds", type=float, default=20.0, help="py-spy at the best rate (0: no profile)")
     ap.add_argument("--profile-hz", type=int, default=50, help="py-spy samples per second")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
-    ap.add_argument("--env", action="append", default=[], metavar="AIG_X=VALUE",
-                    help="setting for every service, e.g. AIG_POLL_TIMEOUT_S=0.2 (repeatable)")
+    ap.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="AIG_X=VALUE",
+        help="setting for every service, e.g. AIG_POLL_TIMEOUT_S=0.2 (repeatable)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep logs and profiles (temp dir printed)")
     args = ap.parse_args(argv)
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
@@ -377,8 +410,10 @@ def main(argv: list[str] | None = None) -> int:
             log(f"rate {rate:g}/s for {args.seconds:g} s")
             step, _ = bench.run_rate(rate, args.seconds)
             steps.append(step)
-            log(f"  -> offered {step.offered_rate:.0f}/s, throughput {step.throughput:.0f}/s, "
-                f"p99 {pct(step.e2e, 99):.0f} ms, drained in {step.drained_s}")
+            log(
+                f"  -> offered {step.offered_rate:.0f}/s, throughput {step.throughput:.0f}/s, "
+                f"p99 {pct(step.e2e, 99):.0f} ms, drained in {step.drained_s}"
+            )
             if step.drained_s is None and rate != max(rates):
                 log("  backlog left: a fresh pipeline for the next rate")
                 bench.fresh_pipeline()
@@ -408,8 +443,11 @@ def main(argv: list[str] | None = None) -> int:
             print_step_detail(profiled)
             print_profiles(profiles, profiled)
         if args.json is not None:
-            doc = {"steps": [s.as_dict() for s in steps], "best_rate": best.rate if best else None,
-                   "profile": profiled.as_dict() if profiled else None}
+            doc = {
+                "steps": [s.as_dict() for s in steps],
+                "best_rate": best.rate if best else None,
+                "profile": profiled.as_dict() if profiled else None,
+            }
             args.json.write_text(json.dumps(doc, indent=2))
         print(f"load average after: {os.getloadavg()}")
         return 0

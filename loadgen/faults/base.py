@@ -25,8 +25,9 @@ class Fault:
     default_duration_s: ClassVar[float | None] = None
     params_help: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, start_s: float = 0.0, duration_s: float | None = None,
-                 params: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, start_s: float = 0.0, duration_s: float | None = None, params: Mapping[str, str] | None = None
+    ) -> None:
         self.start_s = float(start_s)
         self.duration_s = duration_s if duration_s is not None else self.default_duration_s
         self.params = dict(params or {})

@@ -14,8 +14,11 @@ class KillContainer(Fault):
     name = "kill_container"
     kind = "infra"
     summary = "SIGKILL the container of a compose service through the Docker Engine API"
-    params_help = {"service": "compose service name (default inference)", "project": "compose project (optional)",
-                   "signal": "signal to send (default SIGKILL)"}
+    params_help = {
+        "service": "compose service name (default inference)",
+        "project": "compose project (optional)",
+        "signal": "signal to send (default SIGKILL)",
+    }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -17,8 +17,9 @@ FAULTS: dict[str, type[Fault]] = {
 }
 
 
-def create(name: str, start_s: float = 0.0, duration_s: float | None = None,
-           params: Mapping[str, str] | None = None) -> Fault:
+def create(
+    name: str, start_s: float = 0.0, duration_s: float | None = None, params: Mapping[str, str] | None = None
+) -> Fault:
     """Build a configured fault; unknown names and parameters raise FaultError."""
     try:
         cls = FAULTS[name]

@@ -428,7 +428,12 @@ class StreamProcessor:
         except Exception as exc:
             log.warning(
                 "handler failed on %s[%d]@%d: %s: %s",
-                event.topic, event.partition, event.offset, type(exc).__name__, exc, exc_info=True,
+                event.topic,
+                event.partition,
+                event.offset,
+                type(exc).__name__,
+                exc,
+                exc_info=True,
             )
             self._dead_letter(msg, "handler", f"{type(exc).__name__}: {exc}")
             return
@@ -479,8 +484,11 @@ class StreamProcessor:
             log.info("partitions assigned: %s", sorted(self._assignment))
         else:
             self._joined.clear()
-            log.warning("group %s assigned no partition of %s; not ready until it gets some",
-                        self.group_id, ", ".join(self.settings.topic(t) for t in self.inputs))
+            log.warning(
+                "group %s assigned no partition of %s; not ready until it gets some",
+                self.group_id,
+                ", ".join(self.settings.topic(t) for t in self.inputs),
+            )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assignment = frozenset()

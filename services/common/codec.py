@@ -106,9 +106,7 @@ class AvroCodec:
         if len(data) < HEADER_LEN:
             raise CodecError(f"message of {len(data)} bytes is too short for Avro single-object encoding")
         if data[:2] != MAGIC:
-            raise CodecError(
-                f"not Avro single-object encoding: first bytes {bytes(data[:2]).hex()} instead of c301"
-            )
+            raise CodecError(f"not Avro single-object encoding: first bytes {bytes(data[:2]).hex()} instead of c301")
         fp = bytes(data[2:HEADER_LEN])
         version = self._by_fp.get(fp)
         if version is None:
@@ -138,7 +136,6 @@ class AvroCodec:
         if not isinstance(record, dict):
             raise CodecError(f"{writer.name} did not decode to a record")
         return record
-
 
     def _resolve(self, writer: SchemaVersion, reader: SchemaVersion) -> Any:
         """The reader schema promoted to read what ``writer`` wrote (Avro schema resolution), cached."""

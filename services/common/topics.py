@@ -125,8 +125,10 @@ def _create(admin: AdminClient, missing: Sequence[KafkaTopic], timeout_s: float)
     """Create ``missing``; a topic created meanwhile by another process counts as done."""
     if not missing:
         return []
-    wanted = [NewTopic(t.name, num_partitions=t.partitions, replication_factor=t.replication_factor,
-                       config=dict(t.config)) for t in missing]
+    wanted = [
+        NewTopic(t.name, num_partitions=t.partitions, replication_factor=t.replication_factor, config=dict(t.config))
+        for t in missing
+    ]
     created = []
     for name, future in admin.create_topics(wanted, operation_timeout=timeout_s).items():
         try:

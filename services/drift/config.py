@@ -195,8 +195,7 @@ def parse_thresholds(raw: dict[str, Any] | None) -> Thresholds:
         raise ValueError(f"thresholds: unknown sections {unknown}")
     defaults = _feature(FeatureThresholds(), raw.get("defaults"), "defaults")
     features = {
-        str(name): _feature(defaults, spec, f"features.{name}")
-        for name, spec in (raw.get("features") or {}).items()
+        str(name): _feature(defaults, spec, f"features.{name}") for name, spec in (raw.get("features") or {}).items()
     }
     return Thresholds(
         defaults=defaults,

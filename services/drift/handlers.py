@@ -146,9 +146,7 @@ class DriftMonitor:
                 return None
             return fs
         if len(self.state.features) >= self.th.incident.max_features:
-            self._bad(
-                "too_many_features", f"feature {name!r} beyond the limit of {self.th.incident.max_features}"
-            )
+            self._bad("too_many_features", f"feature {name!r} beyond the limit of {self.th.incident.max_features}")
             return None
         cfg = self.th.for_feature(name)
         profile = self.state.profiles.get(name)
@@ -181,7 +179,7 @@ class DriftMonitor:
             return signal
         factor = fs.skew.scale_factor(list(fs.skew.values), JUDGE_MIN_VALUES)
         if factor is None:
-            factor = fs.skew.scale_factor(values[-fs.skew.cfg.scale_window:], JUDGE_MIN_VALUES)
+            factor = fs.skew.scale_factor(values[-fs.skew.cfg.scale_window :], JUDGE_MIN_VALUES)
         if factor is None:
             # Too early to tell: the skew window has not turned over yet. Wait for it (one window of
             # values at most), so a change of units is never reported (and retrained on) as drift.
@@ -209,9 +207,7 @@ class DriftMonitor:
         if profile is None:
             return None
         if profile.get("kind") != kind:
-            self._bad(
-                "bad_profile", f"profile of {name!r} is {profile.get('kind')!r}, live feature is {kind}"
-            )
+            self._bad("bad_profile", f"profile of {name!r} is {profile.get('kind')!r}, live feature is {kind}")
             return None
         try:
             return SkewDetector(name, profile, self.th.for_feature(name).skew)
@@ -223,9 +219,7 @@ class DriftMonitor:
         numeric = v.get("numeric")
         categorical = v.get("categorical")
         if not isinstance(numeric, dict) or not isinstance(categorical, dict):
-            self._bad(
-                "malformed_features", f"FeatureVector {v.get('event_id')} without numeric/categorical maps"
-            )
+            self._bad("malformed_features", f"FeatureVector {v.get('event_id')} without numeric/categorical maps")
             return []
         ts = _ts(v)
         at = _event_time(v, ts)  # the interaction's own time: its phase of the daily cycle
@@ -248,16 +242,12 @@ class DriftMonitor:
         for name, fs in self.state.features.items():
             present = numeric if fs.kind == "numeric" else categorical
             if name not in present:
-                self._bad(
-                    "missing_feature", f"FeatureVector {v.get('event_id')} lacks {fs.kind} feature {name!r}"
-                )
+                self._bad("missing_feature", f"FeatureVector {v.get('event_id')} lacks {fs.kind} feature {name!r}")
                 if fs.quality is not None:
                     out += self._emit_all((fs.quality.update("missing"),), v, ts)
         return out
 
-    def _numeric_value(
-        self, fs: FeatureState, raw: Any, v: dict[str, Any], ts: int, at: int
-    ) -> list[dict[str, Any]]:
+    def _numeric_value(self, fs: FeatureState, raw: Any, v: dict[str, Any], ts: int, at: int) -> list[dict[str, Any]]:
         assert fs.quality is not None
         value: float | None
         if raw is None or (isinstance(raw, int | float) and not isinstance(raw, bool)):
@@ -336,9 +326,7 @@ class DriftMonitor:
         iid = v.get("interaction_id")
         score = v.get("score")
         if not iid or not isinstance(score, int | float) or not math.isfinite(score):
-            self._bad(
-                "malformed_prediction", f"Prediction {v.get('event_id')} without interaction_id or score"
-            )
+            self._bad("malformed_prediction", f"Prediction {v.get('event_id')} without interaction_id or score")
             return []
         its = v.get("interaction_ts")
         record = {
@@ -398,9 +386,7 @@ class DriftMonitor:
         name = str(v.get("model_name", ""))
         version = v.get("version")
         if not name or not isinstance(version, int):
-            self._bad(
-                "malformed_model_event", f"ModelPublished {v.get('event_id')} without model_name/version"
-            )
+            self._bad("malformed_model_event", f"ModelPublished {v.get('event_id')} without model_name/version")
             return []
         if self.state.live.get(name) == version:
             return []  # a replay of the event that made this version live
@@ -486,8 +472,9 @@ class DriftMonitor:
     def _open_data_incidents(self, ts: int) -> list[str]:
         """Skew and data-quality incidents whose problem is still being seen at ``ts``."""
         recent = self.th.incident.bad_data_recent_ms
-        return sorted(fp for fp, o in self.state.open.items()
-                      if o.kind in ("skew", "data_quality") and ts - o.last_seen <= recent)
+        return sorted(
+            fp for fp, o in self.state.open.items() if o.kind in ("skew", "data_quality") and ts - o.last_seen <= recent
+        )
 
     def _record(
         self, s: Signal, v: dict[str, Any], ts: int, model: str, fp: str, event_id: str, inc: OpenIncident
@@ -495,9 +482,7 @@ class DriftMonitor:
         evidence = dict(s.evidence)
         live = self.state.live.get(model) if model else None
         if self.state.live:
-            evidence.setdefault(
-                "live_models", ",".join(f"{k}:v{n}" for k, n in sorted(self.state.live.items()))
-            )
+            evidence.setdefault("live_models", ",".join(f"{k}:v{n}" for k, n in sorted(self.state.live.items())))
         if live is not None:
             evidence["model_version"] = str(live)
         evidence["summary"] = s.summary
@@ -542,9 +527,7 @@ class DriftMonitor:
         try:
             data = pickle.loads(blob)  # trusted: written by this service to its own store
             if not isinstance(data, dict) or data.get("version") != CHECKPOINT_VERSION:
-                raise ValueError(
-                    f"checkpoint version {data.get('version') if isinstance(data, dict) else '?'}"
-                )
+                raise ValueError(f"checkpoint version {data.get('version') if isinstance(data, dict) else '?'}")
             state = data["state"]
             if not isinstance(state, MonitorState):
                 raise ValueError("checkpoint holds no monitor state")

@@ -23,9 +23,7 @@ class PendingStore(Protocol):
 class MemoryPendingStore:
     """In-process store with a TTL and a size bound (oldest entries go first)."""
 
-    def __init__(
-        self, ttl_s: float = 86_400, max_items: int = 1_000_000, clock: Callable[[], float] = time.monotonic
-    ):
+    def __init__(self, ttl_s: float = 86_400, max_items: int = 1_000_000, clock: Callable[[], float] = time.monotonic):
         self.ttl_s = ttl_s
         self.max_items = max_items
         self.clock = clock

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-BAD_INPUT = Counter(
-    "aig_drift_bad_input_total", "Inputs the drift detector could not use, by reason", ["reason"]
-)
+BAD_INPUT = Counter("aig_drift_bad_input_total", "Inputs the drift detector could not use, by reason", ["reason"])
 BAD_VALUES = Counter(
     "aig_drift_bad_values_total", "Null, NaN, infinite or out-of-range feature values", ["feature", "reason"]
 )

@@ -81,6 +81,4 @@ class DriftService:
 def main() -> int:
     settings = DriftSettings()
     service = DriftService(settings)
-    return run_service(
-        settings, service.run, ready_checks={"kafka_partitions": lambda: service.processor.ready}
-    )
+    return run_service(settings, service.run, ready_checks={"kafka_partitions": lambda: service.processor.ready})

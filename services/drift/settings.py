@@ -16,9 +16,7 @@ class DriftSettings(CommonSettings):
     group_id: str = "drift"
     thresholds_path: Path = DEFAULT_PATH
     redis_prefix: str = Field(default="aig:drift:", description="namespace of every Redis key")
-    pending_ttl_s: int = Field(
-        default=7 * 86_400, gt=0, description="how long a prediction waits for its label"
-    )
+    pending_ttl_s: int = Field(default=7 * 86_400, gt=0, description="how long a prediction waits for its label")
     checkpoint_interval_s: float = Field(default=30.0, gt=0, description="detector state saved this often")
     max_partition_fetch_bytes: int = Field(
         default=32_768, gt=0, description="per-partition fetch size: small keeps partitions interleaved"

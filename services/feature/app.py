@@ -83,8 +83,13 @@ class OnlineStore:
             log.warning("online store write of %d hashes failed: %s: %s", len(batch), type(exc).__name__, exc)
 
 
-def build(settings: FeatureSettings, *, codec: AvroCodec | None = None,
-          dead_letters: EventProducer | None = None, online: OnlineStore | None = None) -> FeatureApp:
+def build(
+    settings: FeatureSettings,
+    *,
+    codec: AvroCodec | None = None,
+    dead_letters: EventProducer | None = None,
+    online: OnlineStore | None = None,
+) -> FeatureApp:
     codec = codec or codec_for(settings.schemas_dir)
     app_id = settings.topic(settings.app_id)
     (settings.data_dir / app_id).mkdir(parents=True, exist_ok=True)
@@ -108,8 +113,9 @@ def build(settings: FeatureSettings, *, codec: AvroCodec | None = None,
         producer_linger=settings.producer_linger_s,
     )
     source = app.topic(settings.topic("interactions.valid"), value_serializer="raw", key_serializer="raw")
-    by_job_topic = app.topic(f"{app_id}-by-job", internal=True, partitions=3,
-                             value_serializer="raw", key_serializer="raw")
+    by_job_topic = app.topic(
+        f"{app_id}-by-job", internal=True, partitions=3, value_serializer="raw", key_serializer="raw"
+    )
     features = app.topic(settings.topic("features"), value_serializer="raw", key_serializer="raw")
     counts: Any = faust.Schema(key_serializer="json", value_serializer="json")  # plain JSON, no faust models
     member_views = app.Table("member-views", default=dict, partitions=3, schema=counts)
@@ -124,9 +130,15 @@ def build(settings: FeatureSettings, *, codec: AvroCodec | None = None,
         msg = event.message
         logical = settings.logical_topic(msg.topic)
         record = {
-            **header(settings.service_name), "topic": logical, "partition": msg.partition, "offset": msg.offset,
-            "key": msg.key if isinstance(msg.key, bytes) else None, "error_type": kind, "error": reason[:10_000],
-            "consumer_group": app_id, "raw": msg.value if isinstance(msg.value, bytes) else b"",
+            **header(settings.service_name),
+            "topic": logical,
+            "partition": msg.partition,
+            "offset": msg.offset,
+            "key": msg.key if isinstance(msg.key, bytes) else None,
+            "error_type": kind,
+            "error": reason[:10_000],
+            "consumer_group": app_id,
+            "raw": msg.value if isinstance(msg.value, bytes) else b"",
         }
         producer = dead_letters
         if producer is None:
@@ -148,9 +160,7 @@ def build(settings: FeatureSettings, *, codec: AvroCodec | None = None,
                 dead_letter(event, "member", "decode", str(exc))
                 continue
             member = value["member_id"]
-            state, count = handlers.add_to_window(
-                member_views[member], value["ts"], *member_window
-            )
+            state, count = handlers.add_to_window(member_views[member], value["ts"], *member_window)
             member_views[member] = state
             forward = {**value, "member_views": count}
             await by_job_topic.send(key=value["job_id"].encode(), value=json.dumps(forward).encode())
@@ -162,9 +172,7 @@ def build(settings: FeatureSettings, *, codec: AvroCodec | None = None,
             try:
                 value = json.loads(event.value)
                 job = value["job_id"]
-                state, count = handlers.add_to_window(
-                    job_views[job], value["ts"], *job_window
-                )
+                state, count = handlers.add_to_window(job_views[job], value["ts"], *job_window)
                 job_views[job] = state
                 fv = handlers.feature_vector(value, value["member_views"], count, settings.service_name, now_ms())
                 data = codec.encode("FeatureVector", fv)

@@ -20,6 +20,7 @@ def window_ms(window_s: int) -> tuple[int, int]:
         raise ValueError("a window must last at least one second")
     return window_s * 1000, window_s * 1000 // BUCKETS_PER_WINDOW
 
+
 Buckets = dict[str, int]  # bucket start (epoch ms, as text: JSON keys) -> count
 
 
@@ -49,8 +50,9 @@ def hour_circle(hour: int) -> tuple[float, float]:
     return math.sin(angle), math.cos(angle)
 
 
-def feature_vector(interaction: dict[str, Any], member_views: int, job_views: int,
-                   source: str, now_ms: int) -> dict[str, Any]:
+def feature_vector(
+    interaction: dict[str, Any], member_views: int, job_views: int, source: str, now_ms: int
+) -> dict[str, Any]:
     """The model-ready FeatureVector of one interaction; its event_id derives from the interaction (replays dedupe)."""
     numeric: dict[str, float | None] = {}
     for name in RAW_NUMERIC:
@@ -95,8 +97,14 @@ def _utc(ms: int) -> datetime:
 def feature_row(fv: dict[str, Any]) -> tuple[str, str, str, datetime, dict[str, Any], dict[str, str]]:
     """A feature_rows row (interaction_id, member_id, job_id, ts, numeric, categorical)."""
     numeric = {k: (v if v is None or math.isfinite(v) else None) for k, v in fv["numeric"].items()}
-    return (fv["interaction_id"], fv["member_id"], fv["job_id"], _utc(fv["interaction_ts"]), numeric,
-            dict(fv["categorical"]))
+    return (
+        fv["interaction_id"],
+        fv["member_id"],
+        fv["job_id"],
+        _utc(fv["interaction_ts"]),
+        numeric,
+        dict(fv["categorical"]),
+    )
 
 
 def label_row(label: dict[str, Any]) -> tuple[str, bool, datetime]:

@@ -52,5 +52,6 @@ class OfflineWriter:
 
 def build_sink(settings: FeatureSettings) -> StreamProcessor:
     writer = OfflineWriter(lambda: psycopg.connect(settings.postgres_dsn, autocommit=True, connect_timeout=5))
-    return StreamProcessor(settings, ["features", "labels"], settings.topic(settings.offline_group_id),
-                           handle_batch=writer.write)
+    return StreamProcessor(
+        settings, ["features", "labels"], settings.topic(settings.offline_group_id), handle_batch=writer.write
+    )

@@ -60,8 +60,9 @@ class WorkerReadiness:
         return WorkerState(
             rebalancing=bool(self.app.rebalancing),
             in_recovery=bool(self.app.in_recovery),
-            agents={agent.name: bool(agent.started and not agent.crashed and not agent.should_stop)
-                    for agent in self.agents},
+            agents={
+                agent.name: bool(agent.started and not agent.crashed and not agent.should_stop) for agent in self.agents
+            },
             assigned=partitions_by_topic(self.app.consumer.assignment()),
         )
 

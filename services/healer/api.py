@@ -34,10 +34,9 @@ def add_routes(app: FastAPI, auditor: Auditor, resolve: Resolve | None = None) -
         return text
 
     if resolve is not None:
+
         @app.post("/incidents/{incident_id}/resolve")
-        def resolve_incident(
-            incident_id: str, note: str = Body("", embed=True, max_length=2000)
-        ) -> dict[str, str]:
+        def resolve_incident(incident_id: str, note: str = Body("", embed=True, max_length=2000)) -> dict[str, str]:
             """A human dealt with an escalated incident: the next report of its problem starts a new episode."""
             outcome = resolve(incident_id, note)
             if outcome in _REFUSED:

@@ -110,9 +110,7 @@ def render_postmortem(incident: dict[str, Any], actions: list[dict[str, Any]], o
         lines.append(f"- {when(incident['resolved_at'])}: {incident['status']}")
     lines += ["", "## Actions", "", "| action | target | outcome | verification |", "|---|---|---|---|"]
     for o in outcomes:
-        lines.append(
-            f"| {o['action']} | {o['target']} | {'fixed' if o['success'] else 'not fixed'} | {o['detail']} |"
-        )
+        lines.append(f"| {o['action']} | {o['target']} | {'fixed' if o['success'] else 'not fixed'} | {o['detail']} |")
     if not outcomes:
         lines.append("| (none executed) | | | |")
     lines += ["", "## What was learned", ""]
@@ -151,9 +149,22 @@ class Auditor:
                  severity, summary, explanation, count, evidence, first_seen, last_seen, received_at, policy_version)
                VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (incident_id) DO NOTHING""",
             (
-                inc.incident_id, inc.event_id, inc.fingerprint, inc.type, inc.root_cause, inc.service, inc.target,
-                inc.severity, inc.summary, inc.explanation, inc.count, json.dumps(inc.evidence),
-                ts(inc.first_seen), ts(inc.last_seen), ts(received_ms), policy_version,
+                inc.incident_id,
+                inc.event_id,
+                inc.fingerprint,
+                inc.type,
+                inc.root_cause,
+                inc.service,
+                inc.target,
+                inc.severity,
+                inc.summary,
+                inc.explanation,
+                inc.count,
+                json.dumps(inc.evidence),
+                ts(inc.first_seen),
+                ts(inc.last_seen),
+                ts(received_ms),
+                policy_version,
             ),
         )
 
@@ -179,7 +190,11 @@ class Auditor:
         self.publish("actions", event, event["incident_id"])
         DECISIONS.labels(event["action"], event["status"]).inc()
         log.info(
-            "healing %s %s on %s: %s", event["action"], event["status"], event["target"], event["reason"],
+            "healing %s %s on %s: %s",
+            event["action"],
+            event["status"],
+            event["target"],
+            event["reason"],
             extra={"incident_id": event["incident_id"], "action_id": event["action_id"]},
         )
         self._exec(
@@ -188,16 +203,34 @@ class Auditor:
                  dry_run, reason, detail, ts, time_to_detect_ms, time_to_recover_ms)
                VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (event_id) DO NOTHING""",
             (
-                event["event_id"], event["action_id"], event["incident_id"], event["fingerprint"], event["action"],
-                event["target"], event["status"], event["attempt"], event["dry_run"], event["reason"],
-                json.dumps(event["detail"]), ts(event["ts"]), event["time_to_detect_ms"],
+                event["event_id"],
+                event["action_id"],
+                event["incident_id"],
+                event["fingerprint"],
+                event["action"],
+                event["target"],
+                event["status"],
+                event["attempt"],
+                event["dry_run"],
+                event["reason"],
+                json.dumps(event["detail"]),
+                ts(event["ts"]),
+                event["time_to_detect_ms"],
                 event["time_to_recover_ms"],
             ),
         )
 
     def outcome(
-        self, inc: IncidentView, action_id: str, action: str, target: str, success: bool, verification: str,
-        detail: str, started_ms: int, verified_ms: int,
+        self,
+        inc: IncidentView,
+        action_id: str,
+        action: str,
+        target: str,
+        success: bool,
+        verification: str,
+        detail: str,
+        started_ms: int,
+        verified_ms: int,
     ) -> None:
         self._exec(
             "outcomes",
@@ -205,8 +238,18 @@ class Auditor:
                  verification, detail, started_at, verified_at, duration_ms)
                VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (outcome_id) DO NOTHING""",
             (
-                derived_id("outcome", action_id), action_id, inc.incident_id, inc.incident_class, action, target,
-                success, verification, detail, ts(started_ms), ts(verified_ms), verified_ms - started_ms,
+                derived_id("outcome", action_id),
+                action_id,
+                inc.incident_id,
+                inc.incident_class,
+                action,
+                target,
+                success,
+                verification,
+                detail,
+                ts(started_ms),
+                ts(verified_ms),
+                verified_ms - started_ms,
             ),
         )
 
@@ -219,8 +262,9 @@ class Auditor:
         )
         postmortem = self.postmortem(incident_id)
         if postmortem is not None:
-            self._exec("incidents", "UPDATE incidents SET postmortem = %s WHERE incident_id = %s",
-                       (postmortem, incident_id))
+            self._exec(
+                "incidents", "UPDATE incidents SET postmortem = %s WHERE incident_id = %s", (postmortem, incident_id)
+            )
 
     # -- reads (HTTP API) -----------------------------------------------------------------------
     def _rows(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:

@@ -77,11 +77,20 @@ def _row_view(row: dict[str, Any]) -> IncidentView:
     first_seen = row["first_seen"]
     first_ms = int(first_seen.timestamp() * 1000) if isinstance(first_seen, datetime) else int(first_seen or 0)
     return IncidentView(
-        event_id=str(row["event_id"]), incident_id=str(row["incident_id"]), fingerprint=str(row["fingerprint"]),
-        type=str(row["type"]), root_cause=row.get("root_cause"), service=str(row["service"]),
-        target=row.get("target"), severity=str(row.get("severity") or "warning"), summary=str(row.get("summary") or ""),
-        explanation=str(row.get("explanation") or ""), count=int(row.get("count") or 1), first_seen=first_ms,
-        last_seen=first_ms, ts=first_ms,
+        event_id=str(row["event_id"]),
+        incident_id=str(row["incident_id"]),
+        fingerprint=str(row["fingerprint"]),
+        type=str(row["type"]),
+        root_cause=row.get("root_cause"),
+        service=str(row["service"]),
+        target=row.get("target"),
+        severity=str(row.get("severity") or "warning"),
+        summary=str(row.get("summary") or ""),
+        explanation=str(row.get("explanation") or ""),
+        count=int(row.get("count") or 1),
+        first_seen=first_ms,
+        last_seen=first_ms,
+        ts=first_ms,
     )
 
 
@@ -90,9 +99,11 @@ def _why_human(attempts: int, last_failure: str, inc: IncidentView | None = None
     if not attempts:
         evidence = inc.evidence if inc is not None else {}
         if evidence.get("bad_input_incident"):
-            return (f"the policy hands this to a human: it follows bad input ({evidence['bad_input_class']}, "
-                    f"incident {evidence['bad_input_incident']}), and retraining on it would teach the model "
-                    "the fault")
+            return (
+                f"the policy hands this to a human: it follows bad input ({evidence['bad_input_class']}, "
+                f"incident {evidence['bad_input_incident']}), and retraining on it would teach the model "
+                "the fault"
+            )
         return "the policy hands this to a human"
     return f"{attempts} attempt(s) did not fix it" + (f"; last: {last_failure}" if last_failure else "")
 
@@ -148,8 +159,15 @@ class Healer:
                 self.safety.set_state(fingerprint, FingerprintState(incident_id, "resolved", closed))
             inc = _row_view(row)
             ttr = closed - inc.first_seen
-            self._audit(inc, derived_id("resolved-by-human", incident_id), "none", HUMAN, "resolved",
-                        reason=f"resolved by a human{': ' + note if note else ''}", time_to_recover_ms=ttr)
+            self._audit(
+                inc,
+                derived_id("resolved-by-human", incident_id),
+                "none",
+                HUMAN,
+                "resolved",
+                reason=f"resolved by a human{': ' + note if note else ''}",
+                time_to_recover_ms=ttr,
+            )
             self.auditor.close(incident_id, "resolved", closed, row.get("time_to_detect_ms"), ttr)
         finally:
             self.safety.release_lock(fingerprint, token)
@@ -185,8 +203,9 @@ class Healer:
             if decision.kind != "act":
                 self._finish_without_action(inc, decision)
                 return decision
-            self.safety.set_state(inc.fingerprint, FingerprintState(inc.incident_id, "acting", now_ms()),
-                                  ttl_s=self.settings.lock_ttl_s)
+            self.safety.set_state(
+                inc.fingerprint, FingerprintState(inc.incident_id, "acting", now_ms()), ttl_s=self.settings.lock_ttl_s
+            )
             handed_over = True
         finally:
             if not handed_over:
@@ -206,12 +225,17 @@ class Healer:
         if is_bad_input(inc):
             self.safety.note_bad_input(BadInputNote(inc.incident_id, inc.incident_class, inc.last_seen))
             return inc
-        attributed = attribute_to_bad_input(inc, self.safety.bad_input_note(),
-                                            int(self.settings.upstream_settle_s * 1000))
+        attributed = attribute_to_bad_input(
+            inc, self.safety.bad_input_note(), int(self.settings.upstream_settle_s * 1000)
+        )
         if attributed is not inc:
-            log.warning("%s follows bad input (%s, incident %s): root cause upstream_data", inc.incident_class,
-                        attributed.evidence["bad_input_class"], attributed.evidence["bad_input_incident"],
-                        extra={"incident_id": inc.incident_id})
+            log.warning(
+                "%s follows bad input (%s, incident %s): root cause upstream_data",
+                inc.incident_class,
+                attributed.evidence["bad_input_class"],
+                attributed.evidence["bad_input_incident"],
+                extra={"incident_id": inc.incident_id},
+            )
         return attributed
 
     def _acquire(self, inc: IncidentView) -> str | Decision:
@@ -229,8 +253,9 @@ class Healer:
             if decision.kind in ABSORBED:
                 return decision
             if time.monotonic() >= deadline or self.stop.wait(0.05):
-                return Decision("duplicate", "another replica owns this fingerprint",
-                                policy_version=self.policy.version)
+                return Decision(
+                    "duplicate", "another replica owns this fingerprint", policy_version=self.policy.version
+                )
 
     def _done(self, fut: Future[None]) -> None:
         with self._lock:
@@ -256,13 +281,20 @@ class Healer:
     def _decide(self, inc: IncidentView) -> Decision:
         order = partial(thompson_order, stats=self.stats, rng=self.rng)
         return decide(
-            inc, self.safety.get_state(inc.fingerprint), self.policy, self.allowed, self.settings.max_attempts,
-            order_rung=lambda cls, steps: order(cls, steps), now_ms=now_ms(), cooldown_s=self.settings.cooldown_s,
+            inc,
+            self.safety.get_state(inc.fingerprint),
+            self.policy,
+            self.allowed,
+            self.settings.max_attempts,
+            order_rung=lambda cls, steps: order(cls, steps),
+            now_ms=now_ms(),
+            cooldown_s=self.settings.cooldown_s,
         )
 
     # -- decisions without an episode ----------------------------------------------------------
-    def _audit(self, inc: IncidentView, action_id: str, action: str, target: str, status: ActionStatus,
-               **kw: Any) -> None:
+    def _audit(
+        self, inc: IncidentView, action_id: str, action: str, target: str, status: ActionStatus, **kw: Any
+    ) -> None:
         self.auditor.action(action_event(self.settings.service_name, inc, action_id, action, target, status, **kw))
 
     def _refuse_bad(self, value: dict[str, Any], reason: str) -> Decision:
@@ -281,12 +313,15 @@ class Healer:
             return decision
         self.auditor.sighting(inc)
         if decision.recurrence and self.safety.r.set(
-            self.safety.key("recurrence", inc.fingerprint), inc.incident_id, nx=True,
+            self.safety.key("recurrence", inc.fingerprint),
+            inc.incident_id,
+            nx=True,
             px=int(self.settings.cooldown_s * 1000) or 1,
         ):  # audit the first recurrence in a cooldown once; the rest are counted
             self.auditor.incident(inc, now_ms(), decision.policy_version)
-            self._audit(inc, derived_id("recurrence", inc.event_id), "none", inc.service, "refused",
-                        reason=decision.reason)
+            self._audit(
+                inc, derived_id("recurrence", inc.event_id), "none", inc.service, "refused", reason=decision.reason
+            )
         return decision
 
     def _update(self, inc: IncidentView, decision: Decision, episode: FingerprintState) -> None:
@@ -301,22 +336,41 @@ class Healer:
             return
         seen = datetime.fromtimestamp(inc.last_seen / 1000, UTC).isoformat(timespec="seconds")
         self._audit(
-            replace(inc, incident_id=episode.incident_id), derived_id("update", inc.event_id), "none", inc.service,
+            replace(inc, incident_id=episode.incident_id),
+            derived_id("update", inc.event_id),
+            "none",
+            inc.service,
             "updated",
             reason=f"reported again as incident {inc.incident_id} ({inc.count} time(s), last seen {seen}); "
-                   f"{decision.reason}, so no new action",
-            detail={"reported_incident_id": inc.incident_id, "count": str(inc.count),
-                    "last_seen_ms": str(inc.last_seen), "episode_status": episode.status},
+            f"{decision.reason}, so no new action",
+            detail={
+                "reported_incident_id": inc.incident_id,
+                "count": str(inc.count),
+                "last_seen_ms": str(inc.last_seen),
+                "episode_status": episode.status,
+            },
         )
 
     def _finish_without_action(self, inc: IncidentView, decision: Decision) -> None:
         status: EpisodeStatus = "refused" if decision.kind == "refuse" else "ignored"
         for r in decision.refusals or ():
-            self._audit(inc, derived_id(f"refusal:{r.action}:{r.target}", inc.event_id), r.action, r.target,
-                        "refused", reason=r.reason)
+            self._audit(
+                inc,
+                derived_id(f"refusal:{r.action}:{r.target}", inc.event_id),
+                r.action,
+                r.target,
+                "refused",
+                reason=r.reason,
+            )
         if not decision.refusals:
-            self._audit(inc, derived_id("refusal", inc.event_id), "none", inc.service,
-                        "refused" if status == "refused" else "resolved", reason=decision.reason)
+            self._audit(
+                inc,
+                derived_id("refusal", inc.event_id),
+                "none",
+                inc.service,
+                "refused" if status == "refused" else "resolved",
+                reason=decision.reason,
+            )
         if status == "refused" and any(p.action == "alert" for p in decision.plan):
             subject, text = incident_alert(inc, "the healer refused to act", decision.reason)
             self.alerter.send(subject, text)
@@ -342,13 +396,22 @@ class Healer:
         s = self.settings
         ttd = received_ms - inc.first_seen
         for r in decision.refusals:
-            self._audit(inc, derived_id(f"refusal:{r.action}:{r.target}", inc.incident_id), r.action, r.target,
-                        "refused", reason=r.reason)
+            self._audit(
+                inc,
+                derived_id(f"refusal:{r.action}:{r.target}", inc.incident_id),
+                r.action,
+                r.target,
+                "refused",
+                reason=r.reason,
+            )
         if s.dry_run:
             return self._dry_run(inc, decision, ttd)
         if decision.notify:
-            subject, text = incident_alert(inc, "automatic healing started",
-                                           "Plan: " + " -> ".join(f"{p.action}({p.target})" for p in decision.plan))
+            subject, text = incident_alert(
+                inc,
+                "automatic healing started",
+                "Plan: " + " -> ".join(f"{p.action}({p.target})" for p in decision.plan),
+            )
             self.alerter.send(subject, text)
         cooled: set[tuple[str, str]] = set()
         attempt = 0
@@ -357,8 +420,9 @@ class Healer:
             if self.stop.is_set():
                 return "acting"
             self.safety.refresh_lock(inc.fingerprint, token, s.lock_ttl_s)
-            self.safety.set_state(inc.fingerprint, FingerprintState(inc.incident_id, "acting", now_ms()),
-                                  ttl_s=s.lock_ttl_s)
+            self.safety.set_state(
+                inc.fingerprint, FingerprintState(inc.incident_id, "acting", now_ms()), ttl_s=s.lock_ttl_s
+            )
             if step.action == "alert":
                 return self._escalate(inc, decision, _why_human(attempt, last_failure, inc), received_ms, step)
             attempt += 1
@@ -371,11 +435,26 @@ class Healer:
                     continue
                 cooled.add((step.target, step.action))
             if not self.safety.take_budget(now_ms(), s.budget_window_s, s.budget_max_actions):
-                self._audit(inc, action_id, step.action, step.target, "refused", attempt=attempt,
-                            reason=f"global budget of {s.budget_max_actions} actions per {s.budget_window_s:g} s spent")
+                self._audit(
+                    inc,
+                    action_id,
+                    step.action,
+                    step.target,
+                    "refused",
+                    attempt=attempt,
+                    reason=f"global budget of {s.budget_max_actions} actions per {s.budget_window_s:g} s spent",
+                )
                 return self._escalate(inc, decision, "the global action budget is spent", received_ms)
-            self._audit(inc, action_id, step.action, step.target, "executed", attempt=attempt,
-                        reason=decision.reason, time_to_detect_ms=ttd)
+            self._audit(
+                inc,
+                action_id,
+                step.action,
+                step.target,
+                "executed",
+                attempt=attempt,
+                reason=decision.reason,
+                time_to_detect_ms=ttd,
+            )
             started = now_ms()
             result = self._execute(inc, step, action_id, attempt)
             if result is None:  # refused: the target does not exist
@@ -384,8 +463,16 @@ class Healer:
             if not result.ok:
                 last_failure = result.error or "the action failed"
                 self._outcome(inc, step, action_id, False, last_failure, started, now_ms())
-                self._audit(inc, action_id, step.action, step.target, "failed", attempt=attempt,
-                            reason=result.error, detail=result.detail)
+                self._audit(
+                    inc,
+                    action_id,
+                    step.action,
+                    step.target,
+                    "failed",
+                    attempt=attempt,
+                    reason=result.error,
+                    detail=result.detail,
+                )
                 self._backoff(attempt)
                 continue
             vr = self.verifier.verify(inc, step, started, result.command_id)
@@ -393,8 +480,16 @@ class Healer:
             if vr.ok:
                 return self._resolved(inc, decision, step, action_id, attempt, ttd, vr, result.detail)
             last_failure = vr.detail
-            self._audit(inc, action_id, step.action, step.target, "failed", attempt=attempt, reason=vr.detail,
-                        detail={**result.detail, **vr.evidence})
+            self._audit(
+                inc,
+                action_id,
+                step.action,
+                step.target,
+                "failed",
+                attempt=attempt,
+                reason=vr.detail,
+                detail={**result.detail, **vr.evidence},
+            )
             self._backoff(attempt)
         return self._escalate(inc, decision, _why_human(attempt, last_failure), received_ms)
 
@@ -423,38 +518,81 @@ class Healer:
         if holder is not None and holder.fingerprint == inc.fingerprint:
             reason = f"{ran}{whose} of this same problem, which came back; not repeating it"
         elif step.verify in ANSWERED_VERIFICATIONS:
-            reason = (f"{ran}{whose}; a model answers only the command that asked for it, "
-                      "so that run is not taken as this incident's fix")
+            reason = (
+                f"{ran}{whose}; a model answers only the command that asked for it, "
+                "so that run is not taken as this incident's fix"
+            )
         else:
-            self._audit(inc, action_id, step.action, step.target, "refused", attempt=attempt,
-                        reason=f"{ran}{whose}; verifying that run instead")
+            self._audit(
+                inc,
+                action_id,
+                step.action,
+                step.target,
+                "refused",
+                attempt=attempt,
+                reason=f"{ran}{whose}; verifying that run instead",
+            )
             ran_ms = now_ms() - int(s.cooldown_s * 1000 - left_ms)
             vr = self.verifier.verify(inc, step, ran_ms)
             return vr, vr.detail
         self._audit(inc, action_id, step.action, step.target, "refused", attempt=attempt, reason=reason)
         return None, reason
 
-    def _resolved(self, inc: IncidentView, decision: Decision, step: PlannedStep, action_id: str, attempt: int,
-                  ttd: int, vr: VerifyResult, detail: dict[str, str]) -> EpisodeStatus:
+    def _resolved(
+        self,
+        inc: IncidentView,
+        decision: Decision,
+        step: PlannedStep,
+        action_id: str,
+        attempt: int,
+        ttd: int,
+        vr: VerifyResult,
+        detail: dict[str, str],
+    ) -> EpisodeStatus:
         ttr = vr.verified_ms - inc.first_seen
-        self._audit(inc, action_id, step.action, step.target, "succeeded", attempt=attempt,
-                    reason=vr.detail, detail={**detail, **vr.evidence}, time_to_detect_ms=ttd, time_to_recover_ms=ttr)
-        self._audit(inc, derived_id("resolved", inc.incident_id), step.action, step.target, "resolved",
-                    attempt=attempt, reason=f"fixed by {step.action}; {vr.detail}",
-                    time_to_detect_ms=ttd, time_to_recover_ms=ttr)
+        self._audit(
+            inc,
+            action_id,
+            step.action,
+            step.target,
+            "succeeded",
+            attempt=attempt,
+            reason=vr.detail,
+            detail={**detail, **vr.evidence},
+            time_to_detect_ms=ttd,
+            time_to_recover_ms=ttr,
+        )
+        self._audit(
+            inc,
+            derived_id("resolved", inc.incident_id),
+            step.action,
+            step.target,
+            "resolved",
+            attempt=attempt,
+            reason=f"fixed by {step.action}; {vr.detail}",
+            time_to_detect_ms=ttd,
+            time_to_recover_ms=ttr,
+        )
         RECOVERY.labels(inc.type).observe(ttr / 1000)
         self.auditor.close(inc.incident_id, "resolved", vr.verified_ms, ttd, ttr)
         if decision.notify:
-            subject, text = incident_alert(inc, "resolved", f"Fixed by {step.action} on {step.target} "
-                                           f"in {ttr / 1000:.1f} s. {vr.detail}")
+            subject, text = incident_alert(
+                inc, "resolved", f"Fixed by {step.action} on {step.target} in {ttr / 1000:.1f} s. {vr.detail}"
+            )
             self.alerter.send(subject, text)
         return "resolved"
 
     def _execute(self, inc: IncidentView, step: PlannedStep, action_id: str, attempt: int) -> ActionResult | None:
         ctx = ActionContext(
-            settings=self.settings, incident=inc, step=step, action_id=action_id, attempt=attempt,
+            settings=self.settings,
+            incident=inc,
+            step=step,
+            action_id=action_id,
+            attempt=attempt,
             publish_command=lambda record: self.publish("commands", record, record["target"]),
-            docker=self.docker, safety=self.safety, alerter=self.alerter,
+            docker=self.docker,
+            safety=self.safety,
+            alerter=self.alerter,
         )
         try:
             return get_action(step.action).execute(ctx)
@@ -465,8 +603,9 @@ class Healer:
             log.warning("action %s on %s failed: %s", step.action, step.target, exc)
             return ActionResult(False, {}, f"{type(exc).__name__}: {exc}")
 
-    def _outcome(self, inc: IncidentView, step: PlannedStep, action_id: str, ok: bool, detail: str,
-                 started: int, verified: int) -> None:
+    def _outcome(
+        self, inc: IncidentView, step: PlannedStep, action_id: str, ok: bool, detail: str, started: int, verified: int
+    ) -> None:
         self.stats.record(inc.incident_class, step.action, ok)
         self.auditor.outcome(inc, action_id, step.action, step.target, ok, step.verify, detail, started, verified)
 
@@ -476,19 +615,42 @@ class Healer:
     def _dry_run(self, inc: IncidentView, decision: Decision, ttd: int) -> EpisodeStatus:
         for i, step in enumerate(decision.plan, start=1):
             verb = "alert a human" if step.action == "alert" else f"{step.action} {step.target}"
-            self._audit(inc, derived_id(f"dry:{i}:{step.action}:{step.target}", inc.incident_id), step.action,
-                        step.target, "dry_run", attempt=i, dry_run=True, time_to_detect_ms=ttd,
-                        reason=f"dry run: would {verb} (rung {step.rung + 1}), then verify by {step.verify}")
+            self._audit(
+                inc,
+                derived_id(f"dry:{i}:{step.action}:{step.target}", inc.incident_id),
+                step.action,
+                step.target,
+                "dry_run",
+                attempt=i,
+                dry_run=True,
+                time_to_detect_ms=ttd,
+                reason=f"dry run: would {verb} (rung {step.rung + 1}), then verify by {step.verify}",
+            )
         self.auditor.close(inc.incident_id, "dry_run", now_ms(), ttd, None)
         return "dry_run"
 
-    def _escalate(self, inc: IncidentView, decision: Decision, why: str, received_ms: int,
-                  step: PlannedStep | None = None) -> EpisodeStatus:
-        alert = PlannedStep("alert", HUMAN, "none", 0.0, rung=step.rung if step else -1,
-                            params={**(step.params if step else {}), "note": f"Why: {why}."})
+    def _escalate(
+        self, inc: IncidentView, decision: Decision, why: str, received_ms: int, step: PlannedStep | None = None
+    ) -> EpisodeStatus:
+        alert = PlannedStep(
+            "alert",
+            HUMAN,
+            "none",
+            0.0,
+            rung=step.rung if step else -1,
+            params={**(step.params if step else {}), "note": f"Why: {why}."},
+        )
         action_id = derived_id("escalated", inc.incident_id)
         result = self._execute(inc, alert, action_id, 0) or ActionResult(False, {}, "alert refused")
-        self._audit(inc, action_id, "alert", HUMAN, "escalated", reason=why, detail=result.detail,
-                    time_to_detect_ms=received_ms - inc.first_seen)
+        self._audit(
+            inc,
+            action_id,
+            "alert",
+            HUMAN,
+            "escalated",
+            reason=why,
+            detail=result.detail,
+            time_to_detect_ms=received_ms - inc.first_seen,
+        )
         self.auditor.close(inc.incident_id, "escalated", now_ms(), received_ms - inc.first_seen, None)
         return "escalated"

@@ -115,8 +115,12 @@ def attribute_to_bad_input(incident: IncidentView, note: BadInputNote | None, se
         return incident
     if note.incident_id == incident.incident_id or incident.first_seen > note.last_seen + settle_ms:
         return incident
-    evidence = {**incident.evidence, "bad_input_incident": note.incident_id, "bad_input_class": note.incident_class,
-                "bad_input_last_seen_ms": str(note.last_seen)}
+    evidence = {
+        **incident.evidence,
+        "bad_input_incident": note.incident_id,
+        "bad_input_class": note.incident_class,
+        "bad_input_last_seen_ms": str(note.last_seen),
+    }
     return replace(incident, root_cause=UPSTREAM_DATA, evidence=evidence)
 
 
@@ -229,11 +233,13 @@ def decide(
     recurred = f"; it recurred after incident {state.incident_id} ended ({state.status})" if state else ""
     rule = policy.rule_for(incident.type, incident.root_cause, incident.service)
     if rule is None:
-        return Decision("refuse", f"no policy rule for {incident.incident_class} on {incident.service}",
-                        policy_version=version)
+        return Decision(
+            "refuse", f"no policy rule for {incident.incident_class} on {incident.service}", policy_version=version
+        )
     if not rule.ladder:
-        return Decision("ignore", f"policy {version} takes no action on {incident.incident_class}",
-                        policy_version=version)
+        return Decision(
+            "ignore", f"policy {version} takes no action on {incident.incident_class}", policy_version=version
+        )
     plan: list[PlannedStep] = []
     refusals: list[Refusal] = []
     remedies = 0
@@ -259,10 +265,12 @@ def decide(
                     )
                 )
     if not any(p.action != "alert" for p in plan) and refusals:
-        return Decision("refuse", "; ".join(r.reason for r in refusals), tuple(plan), tuple(refusals),
-                        rule.notify, version)
-    return Decision("act", f"policy {version} rule {rule.index + 1}{recurred}", tuple(plan), tuple(refusals),
-                    rule.notify, version)
+        return Decision(
+            "refuse", "; ".join(r.reason for r in refusals), tuple(plan), tuple(refusals), rule.notify, version
+        )
+    return Decision(
+        "act", f"policy {version} rule {rule.index + 1}{recurred}", tuple(plan), tuple(refusals), rule.notify, version
+    )
 
 
 def against_prior_episode(
@@ -271,14 +279,23 @@ def against_prior_episode(
     """What the fingerprint's last episode makes of this incident; ``None``: decide it afresh."""
     if state.is_open:
         holder = "being healed" if state.status == "acting" else "escalated to a human"
-        return Decision("update", f"incident {state.incident_id} with this fingerprint is {holder}",
-                        policy_version=version, episode=state)
+        return Decision(
+            "update",
+            f"incident {state.incident_id} with this fingerprint is {holder}",
+            policy_version=version,
+            episode=state,
+        )
     if state.incident_id == incident.incident_id:
-        return Decision("duplicate", f"incident {incident.incident_id} was already handled ({state.status})",
-                        policy_version=version)
+        return Decision(
+            "duplicate", f"incident {incident.incident_id} was already handled ({state.status})", policy_version=version
+        )
     if state.status == "resolved":
         return None
     if now_ms - state.updated_ms < cooldown_s * 1000:
-        return Decision("duplicate", f"recurred within the cooldown after incident {state.incident_id} ended "
-                        f"({state.status})", recurrence=True, policy_version=version)
+        return Decision(
+            "duplicate",
+            f"recurred within the cooldown after incident {state.incident_id} ended ({state.status})",
+            recurrence=True,
+            policy_version=version,
+        )
     return None

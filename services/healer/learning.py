@@ -20,9 +20,7 @@ class StatsSource(Protocol):
     def get(self, incident_class: str, action: str) -> tuple[int, int]: ...
 
 
-def thompson_order(
-    incident_class: str, steps: Sequence[Step], stats: StatsSource, rng: random.Random
-) -> list[Step]:
+def thompson_order(incident_class: str, steps: Sequence[Step], stats: StatsSource, rng: random.Random) -> list[Step]:
     """Order steps by one draw from each Beta(1 + successes, 1 + failures), best first."""
     if len(steps) < 2:
         return list(steps)

@@ -126,8 +126,7 @@ class SafetyStore:
     # -- reports merged into an open episode ----------------------------------------------------
     def first_merge(self, open_incident_id: str, incident_id: str) -> bool:
         """True the first time ``incident_id`` is merged into the open episode (its count is added once)."""
-        return bool(self.r.set(self.key("merged", open_incident_id, incident_id), "1", nx=True,
-                               px=self.dedupe_ttl_ms))
+        return bool(self.r.set(self.key("merged", open_incident_id, incident_id), "1", nx=True, px=self.dedupe_ttl_ms))
 
     def update_due(self, open_incident_id: str, incident_id: str, interval_s: float) -> bool:
         """True when a report of ``incident_id`` on the open episode was not published within the interval."""
@@ -158,9 +157,7 @@ class SafetyStore:
         return int(self.r.get(self.key("seen", fingerprint)) or 0)
 
     # -- cooldown per (target, action) ----------------------------------------------------------
-    def take_cooldown(
-        self, target: str, action: str, cooldown_s: float, holder: CooldownHolder | None = None
-    ) -> bool:
+    def take_cooldown(self, target: str, action: str, cooldown_s: float, holder: CooldownHolder | None = None) -> bool:
         """True if (target, action) was not used within the cooldown; starts a new cooldown held by ``holder``."""
         if cooldown_s <= 0:
             return True

@@ -47,8 +47,16 @@ def build(settings: HealerSettings, *, synchronous: bool = False) -> tuple[Heale
     db.migrate(settings.postgres_dsn)
     pool = db.pool(settings)
     docker_client = lru_cache(maxsize=1)(docker.from_env)
-    healer = Healer(settings, policy, safety, Auditor(publisher, pool), Alerter(settings), publisher,
-                    docker_client, synchronous=synchronous)
+    healer = Healer(
+        settings,
+        policy,
+        safety,
+        Auditor(publisher, pool),
+        Alerter(settings),
+        publisher,
+        docker_client,
+        synchronous=synchronous,
+    )
     return healer, publisher, pool
 
 
@@ -73,11 +81,14 @@ def main() -> int:
     settings = HealerSettings()
     healer, publisher, pool = build(settings)
     processor = StreamProcessor(settings, ["incidents", "model.events"], "healer", handler(healer))
-    watch = HealthWatch(settings, lambda rec: publisher("incidents", rec, rec["fingerprint"]), healer.safety,
-                        healer.docker)
-    app = add_routes(create_app(settings, {"kafka": lambda: processor.ready,
-                                           "redis": lambda: bool(healer.safety.r.ping())}), healer.auditor,
-                     healer.resolve_by_human)
+    watch = HealthWatch(
+        settings, lambda rec: publisher("incidents", rec, rec["fingerprint"]), healer.safety, healer.docker
+    )
+    app = add_routes(
+        create_app(settings, {"kafka": lambda: processor.ready, "redis": lambda: bool(healer.safety.r.ping())}),
+        healer.auditor,
+        healer.resolve_by_human,
+    )
 
     def run(stop: threading.Event) -> None:
         threads = []

@@ -41,14 +41,16 @@ class HealerSettings(CommonSettings):
         default=30.0, gt=0, description="repeats of one report on an open episode reach `actions` this often"
     )
     dedupe_ttl_s: float = Field(
-        default=86_400.0, gt=0,
+        default=86_400.0,
+        gt=0,
         description="how long an incident id is remembered; an escalated episode holds its fingerprint this long "
-                    "unless a human resolves it first",
+        "unless a human resolves it first",
     )
     upstream_settle_s: float = Field(
-        default=120.0, ge=0,
+        default=120.0,
+        ge=0,
         description="a drift starting within this long of the last report of bad input is taken as its echo "
-                    "(root cause upstream_data: to a human, not retrained)",
+        "(root cause upstream_data: to a human, not retrained)",
     )
     max_concurrent_episodes: int = Field(default=4, ge=1)
     # closed loop

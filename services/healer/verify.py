@@ -55,8 +55,12 @@ class Check:
 
 
 def _answer_evidence(probe: Probe, ev: dict[str, Any]) -> dict[str, str]:
-    return {"command_id": probe.command_id or "", "model_version": str(ev.get("version")),
-            "model_status": str(ev.get("status")), "model_event_id": str(ev.get("event_id") or "")}
+    return {
+        "command_id": probe.command_id or "",
+        "model_version": str(ev.get("version")),
+        "model_status": str(ev.get("status")),
+        "model_event_id": str(ev.get("event_id") or ""),
+    }
 
 
 def judge_retrain(probe: Probe, answers: list[dict[str, Any]]) -> Check:
@@ -66,11 +70,13 @@ def judge_retrain(probe: Probe, answers: list[dict[str, Any]]) -> Check:
     for ev in answers:
         name, version, reason = ev.get("model_name"), ev.get("version"), ev.get("reason") or "no reason given"
         if ev.get("status") == "live":
-            return Check(True, f"model {name} v{version} went live in answer to this retrain", True,
-                         _answer_evidence(probe, ev))
+            return Check(
+                True, f"model {name} v{version} went live in answer to this retrain", True, _answer_evidence(probe, ev)
+            )
         if ev.get("status") == "rejected":
-            return Check(False, f"the gate rejected candidate v{version} of {name}: {reason}", True,
-                         _answer_evidence(probe, ev))
+            return Check(
+                False, f"the gate rejected candidate v{version} of {name}: {reason}", True, _answer_evidence(probe, ev)
+            )
         if ev.get("status") == "refused":
             return Check(False, f"the trainer refused the retrain: {reason}", True, _answer_evidence(probe, ev))
     return Check(False, f"no answer to retrain command {probe.command_id} on model.events yet")
@@ -83,14 +89,23 @@ def judge_rollback(probe: Probe, answers: list[dict[str, Any]]) -> Check:
         return Check(False, "the rollback sent no command whose answer could prove it", True)
     refused = next((a for a in answers if a.get("status") == "refused"), None)
     if refused is not None:
-        return Check(False, f"the trainer refused the rollback: {refused.get('reason') or 'no reason given'}", True,
-                     _answer_evidence(probe, refused))
+        return Check(
+            False,
+            f"the trainer refused the rollback: {refused.get('reason') or 'no reason given'}",
+            True,
+            _answer_evidence(probe, refused),
+        )
     rolled = next((a for a in answers if a.get("status") == "rolled_back"), None)
     restored = next((a for a in answers if a.get("status") == "live" and _is_older(a)), None)
     if restored is not None:
         gone = rolled.get("version") if rolled is not None else restored.get("previous_version")
-        return Check(True, f"model {restored.get('model_name')} v{gone} rolled back, v{restored.get('version')} "
-                     "live again in answer to this rollback", True, _answer_evidence(probe, restored))
+        return Check(
+            True,
+            f"model {restored.get('model_name')} v{gone} rolled back, v{restored.get('version')} "
+            "live again in answer to this rollback",
+            True,
+            _answer_evidence(probe, restored),
+        )
     if rolled is not None:
         return Check(False, f"v{rolled.get('version')} rolled back; waiting for the version restored in its place")
     return Check(False, f"no answer to rollback command {probe.command_id} on model.events yet")
@@ -135,8 +150,9 @@ class Verifier:
             if seen.ok or seen.final:
                 return VerifyResult(seen.ok, seen.detail, now_ms(), seen.evidence)
             if time.monotonic() >= deadline or self.stop.wait(self.settings.verify_interval_s):
-                return VerifyResult(False, f"not verified within {step.verify_timeout_s:g} s: {seen.detail}",
-                                    now_ms(), seen.evidence)
+                return VerifyResult(
+                    False, f"not verified within {step.verify_timeout_s:g} s: {seen.detail}", now_ms(), seen.evidence
+                )
 
     def _health(self, probe: Probe) -> Check:
         s, step = self.settings, probe.step
@@ -191,5 +207,6 @@ class Verifier:
         quiet_for = now_ms() - last
         if quiet_for >= quiet_ms:
             return Check(True, f"no report of the problem for {quiet_for / 1000:.1f} s: it ended", True)
-        return Check(False, f"last report {quiet_for / 1000:.1f} s ago; waiting for {quiet_ms / 1000:.0f} s "
-                            "without one")
+        return Check(
+            False, f"last report {quiet_for / 1000:.1f} s ago; waiting for {quiet_ms / 1000:.0f} s without one"
+        )

@@ -68,7 +68,10 @@ def classify(exc: Exception | None, status: int | None) -> tuple[bool, bool, str
 
 class HealthWatch:
     def __init__(
-        self, settings: HealerSettings, emit: Emit, safety: SafetyStore | None = None,
+        self,
+        settings: HealerSettings,
+        emit: Emit,
+        safety: SafetyStore | None = None,
         docker: Callable[[], Any] | None = None,
     ) -> None:
         self.settings = settings
@@ -170,8 +173,9 @@ class HealthWatch:
             evidence["container"] = probe.container
         if probe.kind == "ready":
             summary = f"{probe.service} has not been ready for {probe.failures} checks: {error}"
-            self.raise_incident(type_, probe.service, probe.first_failure_ms, summary, evidence,
-                                root_cause="dependency_unavailable")
+            self.raise_incident(
+                type_, probe.service, probe.first_failure_ms, summary, evidence, root_cause="dependency_unavailable"
+            )
         elif hung:
             summary = f"{probe.service} is hung: /health gave no answer within {self.settings.watch_timeout_s:g} s"
             self.raise_incident(type_, probe.service, probe.first_failure_ms, summary, evidence, root_cause="timeout")
@@ -186,8 +190,14 @@ class HealthWatch:
                 del self.outages[key]
 
     def raise_incident(
-        self, type_: str, service: str, first_seen: int, summary: str, evidence: dict[str, str],
-        root_cause: str | None = None, target: str | None = None,
+        self,
+        type_: str,
+        service: str,
+        first_seen: int,
+        summary: str,
+        evidence: dict[str, str],
+        root_cause: str | None = None,
+        target: str | None = None,
     ) -> bool:
         """Emit an incident for a new outage, or re-emit a still-open one every ``watch_reemit_s``."""
         now = now_ms()
@@ -264,18 +274,25 @@ class HealthWatch:
         if action == "kill" and str(attrs.get("signal")) == "15":
             self._deliberate[name] = at  # docker stop / compose down: an operator's choice, not a fault
             return None
-        if action == "die" and at - self._deliberate.pop(name, -10**12) < 30_000:
+        if action == "die" and at - self._deliberate.pop(name, -(10**12)) < 30_000:
             log.info("container %s stopped on request; not an incident", name)
             return None
         evidence = {"detector": "docker_events", "container": name, "docker_event": action}
         if action == "die":
             code = attrs.get("exitCode", "?")
             evidence["exit_code"] = str(code)
-            self.raise_incident("service_down", service, at, f"container {name} of {service} died (exit code {code})",
-                                evidence)
+            self.raise_incident(
+                "service_down", service, at, f"container {name} of {service} died (exit code {code})", evidence
+            )
         elif action == "oom":
-            self.raise_incident("service_down", service, at, f"container {name} of {service} ran out of memory",
-                                evidence, root_cause="out_of_memory")
+            self.raise_incident(
+                "service_down",
+                service,
+                at,
+                f"container {name} of {service} ran out of memory",
+                evidence,
+                root_cause="out_of_memory",
+            )
         elif action.startswith("health_status") and "unhealthy" in action:
             self.raise_incident("service_down", service, at, f"container {name} of {service} is unhealthy", evidence)
         return None

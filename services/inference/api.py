@@ -97,14 +97,26 @@ def _parse(payload: Any, max_rows: int) -> tuple[list[PredictRow], bool]:
             batch = PredictBatch.model_validate(payload)
             if len(batch.rows) > max_rows:
                 raise _invalid(
-                    [{"type": "too_long", "loc": ("body", "rows"), "msg": f"at most {max_rows} rows per request, "
-                      f"got {len(batch.rows)}", "input": None}]
+                    [
+                        {
+                            "type": "too_long",
+                            "loc": ("body", "rows"),
+                            "msg": f"at most {max_rows} rows per request, got {len(batch.rows)}",
+                            "input": None,
+                        }
+                    ]
                 )
             return batch.rows, True
         if not isinstance(payload, dict):
             raise _invalid(
-                [{"type": "model_type", "loc": ("body",), "input": None,
-                  "msg": 'expected a JSON object: one row, or {"rows": [...]}'}]
+                [
+                    {
+                        "type": "model_type",
+                        "loc": ("body",),
+                        "input": None,
+                        "msg": 'expected a JSON object: one row, or {"rows": [...]}',
+                    }
+                ]
             )
         return [PredictRow.model_validate(payload)], False
     except ValidationError as exc:
@@ -191,9 +203,13 @@ async def _features(
             unknown = handlers.unknown_features(spec, num, cat)
             if unknown:
                 errors.append(
-                    {"type": "unknown_feature", "loc": ("body", i, "features"), "input": unknown,
-                     "msg": f"features unknown to {model.name} v{model.version}: {', '.join(unknown)}; "
-                     f"known numeric: {', '.join(spec.numeric)}; known categorical: {', '.join(spec.categorical)}"}
+                    {
+                        "type": "unknown_feature",
+                        "loc": ("body", i, "features"),
+                        "input": unknown,
+                        "msg": f"features unknown to {model.name} v{model.version}: {', '.join(unknown)}; "
+                        f"known numeric: {', '.join(spec.numeric)}; known categorical: {', '.join(spec.categorical)}",
+                    }
                 )
                 continue
         else:

@@ -56,7 +56,10 @@ class ModelLoader:
             metrics.MODEL_SWAPS.labels(self.model_name).inc()
             metrics.MODEL_VERSION.labels(self.model_name).set(live.version)
             log.info(
-                "serving %s v%d (was %s)", self.model_name, live.version, f"v{old.version}" if old else "nothing",
+                "serving %s v%d (was %s)",
+                self.model_name,
+                live.version,
+                f"v{old.version}" if old else "nothing",
                 extra={"model_version": live.version},
             )
             return model

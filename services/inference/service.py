@@ -59,12 +59,15 @@ def run(settings: InferenceSettings) -> int:
         return []
 
     # The group name carries the topic prefix, so isolated runs (tests, benchmarks) never share a group.
-    features = StreamProcessor(settings, ["features"], group_id=settings.topic(settings.service_name),
-                               handle_batch=score)
+    features = StreamProcessor(
+        settings, ["features"], group_id=settings.topic(settings.service_name), handle_batch=score
+    )
     # Every replica must see every model event and command: a group of its own, read from the start
     # (old events are skipped by time: what they announced is in the registry read at start).
     watcher = StreamProcessor(
-        settings, ["model.events", "commands"], group_id=f"{settings.service_name}-control-{uuid.uuid4().hex[:10]}",
+        settings,
+        ["model.events", "commands"],
+        group_id=f"{settings.service_name}-control-{uuid.uuid4().hex[:10]}",
         handle=control,
     )
 

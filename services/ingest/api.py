@@ -49,8 +49,9 @@ def parse_batch(body: bytes, max_events: int) -> list[dict[str, Any]]:
     if isinstance(payload, list):
         payload = {"events": payload}
     if not isinstance(payload, dict):
-        raise RequestValidationError([{"type": "model_type", "loc": ("body",),
-                                       "msg": 'expected {"events": [...]} or a JSON list of events'}])
+        raise RequestValidationError(
+            [{"type": "model_type", "loc": ("body",), "msg": 'expected {"events": [...]} or a JSON list of events'}]
+        )
     try:
         batch = EventBatch.model_validate(payload)
     except ValidationError as exc:
@@ -58,13 +59,21 @@ def parse_batch(body: bytes, max_events: int) -> list[dict[str, Any]]:
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_input=False)]
         ) from None
     if len(batch.events) > max_events:
-        raise RequestValidationError([{"type": "too_long", "loc": ("body", "events"),
-                                       "msg": f"at most {max_events} events per request, got {len(batch.events)}"}])
+        raise RequestValidationError(
+            [
+                {
+                    "type": "too_long",
+                    "loc": ("body", "events"),
+                    "msg": f"at most {max_events} events per request, got {len(batch.events)}",
+                }
+            ]
+        )
     return batch.events
 
 
-def add_routes(app: FastAPI, settings: IngestSettings, contract: Contract, producer: EventProducer,
-               paused: Callable[[], bool]) -> None:
+def add_routes(
+    app: FastAPI, settings: IngestSettings, contract: Contract, producer: EventProducer, paused: Callable[[], bool]
+) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
@@ -76,8 +85,11 @@ def add_routes(app: FastAPI, settings: IngestSettings, contract: Contract, produ
     @app.post("/events")
     async def post_events(request: Request) -> JSONResponse:
         if paused():
-            return JSONResponse({"message": "ingest is paused (quarantine); retry after it is resumed"},
-                                status_code=503, headers={"Retry-After": "30"})
+            return JSONResponse(
+                {"message": "ingest is paused (quarantine); retry after it is resumed"},
+                status_code=503,
+                headers={"Retry-After": "30"},
+            )
         events = parse_batch(await request.body(), settings.max_http_events)
         return await run_in_threadpool(_accept, events)
 

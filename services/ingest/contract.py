@@ -85,13 +85,21 @@ class Contract:
             if unknown:
                 raise ContractDefinitionError(f"{origin}: field {name!r} has unknown keys {sorted(unknown)}")
             allowed = spec.get("allowed")
-            rules.append(FieldRule(
-                name=str(name), type=spec["type"], required=bool(spec.get("required", True)),
-                nullable=bool(spec.get("nullable", False)), min=spec.get("min"), max=spec.get("max"),
-                warn_min=spec.get("warn_min"), warn_max=spec.get("warn_max"),
-                allowed=frozenset(str(a) for a in allowed) if allowed is not None else None,
-                min_length=spec.get("min_length"), max_length=spec.get("max_length"),
-            ))
+            rules.append(
+                FieldRule(
+                    name=str(name),
+                    type=spec["type"],
+                    required=bool(spec.get("required", True)),
+                    nullable=bool(spec.get("nullable", False)),
+                    min=spec.get("min"),
+                    max=spec.get("max"),
+                    warn_min=spec.get("warn_min"),
+                    warn_max=spec.get("warn_max"),
+                    allowed=frozenset(str(a) for a in allowed) if allowed is not None else None,
+                    min_length=spec.get("min_length"),
+                    max_length=spec.get("max_length"),
+                )
+            )
         return cls(rules, allow_unknown=bool(doc.get("allow_unknown_fields", False)))
 
     def check(self, record: dict[str, Any]) -> CheckResult:

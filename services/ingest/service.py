@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 def build(settings: IngestSettings) -> tuple[StreamProcessor, StreamProcessor]:
     contract = Contract.load(settings.contract_path)
-    processor = StreamProcessor(settings, ["interactions.raw"], settings.group_id,
-                                lambda e: [handlers.validate(contract, e.value)])
+    processor = StreamProcessor(
+        settings, ["interactions.raw"], settings.group_id, lambda e: [handlers.validate(contract, e.value)]
+    )
 
     def on_command(event: Event) -> Iterable[Out]:
         pause = handlers.pause_command(event.value, settings.service_name)
@@ -34,16 +35,18 @@ def build(settings: IngestSettings) -> tuple[StreamProcessor, StreamProcessor]:
         return []
 
     # Every replica reads every command from the start (own group): the last pause/resume wins after a restart.
-    commands = StreamProcessor(settings, ["commands"], f"{settings.group_id}-commands-{uuid.uuid4().hex[:8]}",
-                               on_command)
+    commands = StreamProcessor(
+        settings, ["commands"], f"{settings.group_id}-commands-{uuid.uuid4().hex[:8]}", on_command
+    )
     return processor, commands
 
 
 def run(settings: IngestSettings) -> int:
     processor, commands = build(settings)
     app = create_app(settings, {"kafka": lambda: processor.ready})
-    add_routes(app, settings, Contract.load(settings.contract_path), EventProducer(settings),
-               paused=lambda: processor.paused)
+    add_routes(
+        app, settings, Contract.load(settings.contract_path), EventProducer(settings), paused=lambda: processor.paused
+    )
 
     def main(stop: threading.Event) -> None:
         t = threading.Thread(target=commands.run, args=(stop,), name="commands", daemon=True)

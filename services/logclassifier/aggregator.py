@@ -17,9 +17,16 @@ from services.common.events import derived_id, header
 from services.logclassifier.explain import explain
 
 SEVERITY = {
-    "out_of_memory": "critical", "disk_full": "critical", "model_error": "critical",
-    "dependency_unavailable": "error", "timeout": "error", "schema_mismatch": "error",
-    "data_quality": "error", "permission_denied": "error", "config_error": "error", "unknown": "warning",
+    "out_of_memory": "critical",
+    "disk_full": "critical",
+    "model_error": "critical",
+    "dependency_unavailable": "error",
+    "timeout": "error",
+    "schema_mismatch": "error",
+    "data_quality": "error",
+    "permission_denied": "error",
+    "config_error": "error",
+    "unknown": "warning",
 }
 
 
@@ -53,9 +60,14 @@ class BurstAggregator:
     """Counts classified records per (service, root cause) in a sliding window."""
 
     def __init__(
-        self, window_s: float = 60.0, min_count: int = 5, cooldown_s: float = 300.0,
-        incident_on_unknown: bool = True, source: str = "logclassifier",
-        min_count_by_cause: dict[str, int] | None = None, update_interval_s: float = 10.0,
+        self,
+        window_s: float = 60.0,
+        min_count: int = 5,
+        cooldown_s: float = 300.0,
+        incident_on_unknown: bool = True,
+        source: str = "logclassifier",
+        min_count_by_cause: dict[str, int] | None = None,
+        update_interval_s: float = 10.0,
     ) -> None:
         self.window_ms = int(window_s * 1000)
         self.min_count = min_count
@@ -111,9 +123,7 @@ class BurstAggregator:
         count, first, last = burst.total, burst.opened_ms, rec.ts_ms
         top = burst.templates.most_common(3)
         examples = [burst.examples[t] for t, _ in top]
-        summary, explanation, dep = explain(
-            rec.service, rec.root_cause, count, first, last, examples, top[0][0]
-        )
+        summary, explanation, dep = explain(rec.service, rec.root_cause, count, first, last, examples, top[0][0])
         fingerprint = f"log:{rec.service}:{rec.root_cause}"
         evidence = {f"template_{i + 1}": f"{n}x {t}"[:1000] for i, (t, n) in enumerate(top)}
         evidence["example"] = examples[0][:1000]
@@ -131,7 +141,8 @@ class BurstAggregator:
             "type": "model_error" if rec.root_cause == "model_error" else "log_error",
             "root_cause": rec.root_cause,
             "service": rec.service,
-            "target": dep if rec.root_cause in ("dependency_unavailable", "timeout") and dep not in (None, "dns")
+            "target": dep
+            if rec.root_cause in ("dependency_unavailable", "timeout") and dep not in (None, "dns")
             else rec.service,
             "severity": SEVERITY.get(rec.root_cause, "warning"),
             "summary": summary,

@@ -39,6 +39,9 @@ def build_classifier(
     )
     log.info(
         "classifier ready: %d exemplars, temperature %.2f, %d templates restored, %.1f s",
-        len(rows), clf.temperature, templates.size, time.perf_counter() - started,
+        len(rows),
+        clf.temperature,
+        templates.size,
+        time.perf_counter() - started,
     )
     return LogClassifier(clf, templates, settings.max_message_chars)

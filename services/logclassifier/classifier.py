@@ -22,8 +22,16 @@ from typing import Any
 import numpy as np
 
 ROOT_CAUSES = (
-    "out_of_memory", "disk_full", "dependency_unavailable", "timeout", "schema_mismatch", "data_quality",
-    "model_error", "permission_denied", "config_error", "benign",
+    "out_of_memory",
+    "disk_full",
+    "dependency_unavailable",
+    "timeout",
+    "schema_mismatch",
+    "data_quality",
+    "model_error",
+    "permission_denied",
+    "config_error",
+    "benign",
 )
 UNKNOWN = "unknown"
 

@@ -61,7 +61,8 @@ def evaluate(settings: LogClassifierSettings, testset: Path) -> dict[str, object
     labels = [c for c in ROOT_CAUSES if c in truth]
     p, r, f, n = precision_recall_fscore_support(truth, preds, labels=labels, zero_division=0)
     errors = [
-        {"text": row["text"][:160], "label": t, "predicted": y} for row, t, y in zip(rows, truth, preds, strict=True)
+        {"text": row["text"][:160], "label": t, "predicted": y}
+        for row, t, y in zip(rows, truth, preds, strict=True)
         if t != y
     ]
     return {
@@ -69,8 +70,10 @@ def evaluate(settings: LogClassifierSettings, testset: Path) -> dict[str, object
         "macro_f1": float(f.mean()),
         "accuracy": sum(t == y for t, y in zip(truth, preds, strict=True)) / len(rows),
         "unknown": preds.count("unknown"),
-        "per_class": {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(n[i])}
-                      for i, c in enumerate(labels)},
+        "per_class": {
+            c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(n[i])}
+            for i, c in enumerate(labels)
+        },
         "confusion_labels": [*labels, "unknown"],
         "confusion": confusion_matrix(truth, preds, labels=[*labels, "unknown"]).tolist(),
         "errors": errors,
@@ -84,8 +87,10 @@ def cmd_evaluate(args: argparse.Namespace, settings: LogClassifierSettings) -> i
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
-    print(f"test set: {args.testset} ({res['n']} lines), threshold {settings.confidence_threshold}, "
-          f"keyword prior weight {settings.keyword_prior_weight}")
+    print(
+        f"test set: {args.testset} ({res['n']} lines), threshold {settings.confidence_threshold}, "
+        f"keyword prior weight {settings.keyword_prior_weight}"
+    )
     print(f"{'class':<24}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
     per_class = res["per_class"]
     assert isinstance(per_class, dict)

@@ -19,15 +19,34 @@ _DEPENDENCY_WORDS: list[tuple[str, re.Pattern[str]]] = [
     ("dns", re.compile(r"name resolution|name or service not known|ENOTFOUND|no such host|gaierror", re.I)),
 ]
 _PORTS = {
-    6379: "redis", 56379: "redis", 5432: "postgres", 55432: "postgres", 9092: "kafka", 9093: "kafka",
-    3306: "mysql", 27017: "mongodb", 9200: "elasticsearch", 2181: "zookeeper", 2375: "docker", 9090: "prometheus",
+    6379: "redis",
+    56379: "redis",
+    5432: "postgres",
+    55432: "postgres",
+    9092: "kafka",
+    9093: "kafka",
+    3306: "mysql",
+    27017: "mongodb",
+    9200: "elasticsearch",
+    2181: "zookeeper",
+    2375: "docker",
+    9090: "prometheus",
 }
 _ADDRESS = re.compile(r"(?:(\d{1,3}(?:\.\d{1,3}){3})|\b([a-zA-Z][\w.-]*))[: ,]+(?:port )?(\d{2,5})\b")
 _IP_PORT = re.compile(r"\b(\d{1,3}(?:\.\d{1,3}){3}|localhost|[a-zA-Z][\w-]*(?:\.[\w-]+)*):(\d{2,5})\b")
 _PG_ADDR = re.compile(r"server at \"([^\"]+)\", port (\d+)")
-_DISPLAY = {"redis": "Redis", "postgres": "PostgreSQL", "kafka": "Kafka", "docker": "Docker", "mysql": "MySQL",
-            "mongodb": "MongoDB", "elasticsearch": "Elasticsearch", "zookeeper": "ZooKeeper", "dns": "DNS",
-            "prometheus": "Prometheus"}
+_DISPLAY = {
+    "redis": "Redis",
+    "postgres": "PostgreSQL",
+    "kafka": "Kafka",
+    "docker": "Docker",
+    "mysql": "MySQL",
+    "mongodb": "MongoDB",
+    "elasticsearch": "Elasticsearch",
+    "zookeeper": "ZooKeeper",
+    "dns": "DNS",
+    "prometheus": "Prometheus",
+}
 
 # Short, quotable phrase per root cause (the first that matches the raw line is quoted).
 _KEY_PHRASES = re.compile(
@@ -91,8 +110,8 @@ def suggestion(root_cause: str, service: str, dep: str | None) -> str:
         "or grow it; writes fail until then.",
         "dependency_unavailable": (
             f"check the {dep} container; restart {service} once {d} answers."
-            if dep and dep != "dns" else f"check that the services {service} calls are up and resolvable; "
-            f"restart {service} once they answer."
+            if dep and dep != "dns"
+            else f"check that the services {service} calls are up and resolvable; restart {service} once they answer."
         ),
         "timeout": f"check the load and latency of {d if dep else 'what ' + service + ' calls'}; "
         "raise the timeout only if the slowness is expected.",
@@ -112,8 +131,13 @@ def _iso(ts_ms: int) -> str:
 
 
 def explain(
-    service: str, root_cause: str, count: int, first_ms: int, last_ms: int,
-    examples: list[str], top_template: str,
+    service: str,
+    root_cause: str,
+    count: int,
+    first_ms: int,
+    last_ms: int,
+    examples: list[str],
+    top_template: str,
 ) -> tuple[str, str, str | None]:
     """(summary, explanation, dependency) of a burst."""
     dep, address = dependency_of(examples)

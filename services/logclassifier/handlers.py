@@ -36,8 +36,13 @@ class LineResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "root_cause": self.root_cause, "confidence": self.confidence, "best_guess": self.best,
-            "template": self.template, "masked": self.masked, "problem": self.problem, "text": self.text[:2000],
+            "root_cause": self.root_cause,
+            "confidence": self.confidence,
+            "best_guess": self.best,
+            "template": self.template,
+            "masked": self.masked,
+            "problem": self.problem,
+            "text": self.text[:2000],
         }
 
 
@@ -83,8 +88,13 @@ class LogRecordHandler:
     """Turns batches of LogRecord events into Incident outputs."""
 
     def __init__(
-        self, classifier: LogClassifier, aggregator: BurstAggregator, own_service: str,
-        known_services: Sequence[str], min_level: str = "WARNING", echo_loggers: Sequence[str] = (),
+        self,
+        classifier: LogClassifier,
+        aggregator: BurstAggregator,
+        own_service: str,
+        known_services: Sequence[str],
+        min_level: str = "WARNING",
+        echo_loggers: Sequence[str] = (),
     ) -> None:
         self.lines = classifier
         self.aggregator = aggregator
@@ -127,8 +137,15 @@ class LogRecordHandler:
             if r.problem in ("empty", "binary"):
                 continue  # nothing to classify; counted above
             metrics.RECORDS.labels(r.root_cause).inc()
-            rec = Classified(str(e.value.get("event_id") or f"{e.topic}:{e.partition}:{e.offset}"), ts, service,
-                             r.root_cause, r.confidence, r.template, r.text)
+            rec = Classified(
+                str(e.value.get("event_id") or f"{e.topic}:{e.partition}:{e.offset}"),
+                ts,
+                service,
+                r.root_cause,
+                r.confidence,
+                r.template,
+                r.text,
+            )
             incident = self.aggregator.add(rec)
             if incident is not None:
                 self.incidents += 1

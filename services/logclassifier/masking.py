@@ -21,8 +21,7 @@ MASKS: list[tuple[str, str, tuple[str, ...]]] = [
     (r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b", "UUID", ("-",)),
     (r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?", "TS", (":",)),
     (r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+\d{1,2}\s+\d{2}:\d{2}:\d{2}", "TS", (":",)),
-    (r"\b\d{1,2}/(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)/\d{4}(?::\d{2}){3}(?:\s[+-]\d{4})?", "TS",
-     ("/",)),
+    (r"\b\d{1,2}/(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)/\d{4}(?::\d{2}){3}(?:\s[+-]\d{4})?", "TS", ("/",)),
     (r"\b\d{2}:\d{2}:\d{2}(?:[.,]\d+)?\b", "TS", (":",)),
     (r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b", "IP", (".",)),
     (r"\[[0-9a-fA-F:]*::[0-9a-fA-F:]*\](?::\d{1,5})?", "IP", ("::",)),
@@ -89,7 +88,7 @@ def final_exception_line(lines: list[str]) -> str | None:
         if not stripped or stripped.startswith(("File ", "at ", "^", "...", "~")):
             continue
         if stripped.startswith("Caused by: "):
-            stripped = stripped[len("Caused by: "):]
+            stripped = stripped[len("Caused by: ") :]
         if _EXC_LINE.match(stripped) or stripped.startswith("panic: "):
             return stripped
     return None

@@ -17,12 +17,20 @@ def make_processor(
 ) -> tuple[StreamProcessor, LogRecordHandler]:
     classifier = classifier or build_classifier(settings)
     aggregator = BurstAggregator(
-        settings.burst_window_s, settings.burst_min_count, settings.cooldown_s,
-        settings.incident_on_unknown, source=settings.service_name,
-        min_count_by_cause=settings.burst_min_count_by_cause, update_interval_s=settings.update_interval_s,
+        settings.burst_window_s,
+        settings.burst_min_count,
+        settings.cooldown_s,
+        settings.incident_on_unknown,
+        source=settings.service_name,
+        min_count_by_cause=settings.burst_min_count_by_cause,
+        update_interval_s=settings.update_interval_s,
     )
     handler = LogRecordHandler(
-        classifier, aggregator, settings.service_name, settings.known_services, settings.min_level,
+        classifier,
+        aggregator,
+        settings.service_name,
+        settings.known_services,
+        settings.min_level,
         echo_loggers=settings.echo_loggers,
     )
     # The group name carries the topic prefix, so isolated runs (tests, demos) never share a group.

@@ -52,9 +52,7 @@ def parse_command(value: Mapping[str, Any], target: str = "trainer") -> TrainerC
     params: Mapping[str, str] = value.get("params") or {}
     unknown = set(params) - TRAINER_PARAMS - CONTEXT_PARAMS
     if unknown:
-        raise CommandError(
-            f"unknown {command} params {sorted(unknown)}; known: {', '.join(sorted(TRAINER_PARAMS))}"
-        )
+        raise CommandError(f"unknown {command} params {sorted(unknown)}; known: {', '.join(sorted(TRAINER_PARAMS))}")
     force = str(params.get("force", "false")).lower()
     if force not in BOOLEANS:
         raise CommandError(f"param force must be true or false, got {params['force']!r}")
@@ -205,8 +203,16 @@ def refused_event(
 ) -> dict[str, Any]:
     """The answer to a command that was not obeyed: the live version (0 when none) is unchanged."""
     return model_event(
-        source=source, model_name=model_name, version=live_version or 0, status="refused", artifact_uri=artifact_uri,
-        metrics={}, params={}, reason=reason, previous_version=None, command_id=command_id,
+        source=source,
+        model_name=model_name,
+        version=live_version or 0,
+        status="refused",
+        artifact_uri=artifact_uri,
+        metrics={},
+        params={},
+        reason=reason,
+        previous_version=None,
+        command_id=command_id,
     )
 
 

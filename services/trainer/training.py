@@ -74,9 +74,7 @@ class Trainer:
                 store.record_command(conn, cmd.event_id, cmd.command, [refusal])
             return [refusal]
 
-    def _refusal(
-        self, cmd: TrainerCommand, reason: str, conn: psycopg.Connection | None = None
-    ) -> dict[str, Any]:
+    def _refusal(self, cmd: TrainerCommand, reason: str, conn: psycopg.Connection | None = None) -> dict[str, Any]:
         """The answer to a command that changed nothing, naming the live version it leaves in place."""
         s = self.settings
         if conn is None:
@@ -85,8 +83,12 @@ class Trainer:
         else:
             live = registry.live_version(conn, s.model_name)
         return handlers.refused_event(
-            source=s.service_name, model_name=s.model_name, command_id=cmd.event_id, reason=reason,
-            live_version=live.version if live else None, artifact_uri=live.artifact_uri if live else "",
+            source=s.service_name,
+            model_name=s.model_name,
+            command_id=cmd.event_id,
+            reason=reason,
+            live_version=live.version if live else None,
+            artifact_uri=live.artifact_uri if live else "",
         )
 
     # ---------------------------------------------------------------- training
@@ -201,7 +203,11 @@ class Trainer:
             if cmd is not None:
                 store.record_command(conn, cmd.event_id, cmd.command, [event])
         log.info(
-            "model %s v%d %s: %s", s.model_name, version, status, why,
+            "model %s v%d %s: %s",
+            s.model_name,
+            version,
+            status,
+            why,
             extra={"model_version": version, "status": status, "auc": cand_metrics["auc"]},
         )
         return [event]
@@ -225,9 +231,7 @@ class Trainer:
         s = self.settings
         with self._lock, self.connect() as conn, store.locked(conn, s.model_name):
             live = registry.live_version(conn, s.model_name)
-            target = (
-                handlers.rollback_target(registry.live_history(conn, s.model_name), live.version) if live else None
-            )
+            target = handlers.rollback_target(registry.live_history(conn, s.model_name), live.version) if live else None
             restored = registry.get_version(conn, s.model_name, target) if target is not None else None
             if live is None or restored is None:
                 why = "no live model" if live is None else f"no earlier live version than v{live.version}"

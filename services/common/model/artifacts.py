@@ -103,9 +103,7 @@ def load_bundle(uri: str) -> ModelBundle:
     except (KeyError, TypeError, ValueError, lgb.basic.LightGBMError) as exc:
         raise ArtifactError(f"invalid model in {uri}: {exc}") from exc
     if booster.num_feature() != len(spec.names):
-        raise ArtifactError(
-            f"{uri}: booster expects {booster.num_feature()} features, sidecar lists {len(spec.names)}"
-        )
+        raise ArtifactError(f"{uri}: booster expects {booster.num_feature()} features, sidecar lists {len(spec.names)}")
     meta = dict(sidecar.get("meta", {}))
     meta.update(model_name=sidecar.get("model_name"), version=sidecar.get("version"), artifact_uri=uri)
     return ModelBundle(booster=booster, spec=spec, meta=meta)

@@ -193,11 +193,10 @@ class _FastSingleRow:
     def predict(self, x: np.ndarray) -> float:
         row = np.ascontiguousarray(x[0], dtype=np.float64)
         self._safe_call(
-            self._predict(
-                self._handle, row.ctypes.data_as(ctypes.c_void_p), ctypes.byref(self._out_len), self._out_ptr
-            )
+            self._predict(self._handle, row.ctypes.data_as(ctypes.c_void_p), ctypes.byref(self._out_len), self._out_ptr)
         )
         return float(self._out[0])
+
 
 def booster_checksum(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()

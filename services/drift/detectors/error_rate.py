@@ -172,7 +172,7 @@ class ErrorRateDetector:
         last = 1.0
         for k in sorted({w.size for w in self.windows} | {self.cfg.recovery_window}):
             if var > 0 and n // k >= 10:
-                means = [sum(residuals[i:i + k]) / k for i in range(0, n - k + 1, k)]
+                means = [sum(residuals[i : i + k]) / k for i in range(0, n - k + 1, k)]
                 mean = sum(means) / len(means)
                 last = max(1.0, k * sum((m - mean) ** 2 for m in means) / len(means) / var)
             self.inflation[k] = last
@@ -256,7 +256,7 @@ class ErrorRateDetector:
         """The reference stays: it is what this model did when healthy, the yardstick of its recovery."""
         self.degraded = True
         self.tail = _Window(self.cfg.recovery_window)
-        for item in list(hit.items)[-self.cfg.recovery_window:]:
+        for item in list(hit.items)[-self.cfg.recovery_window :]:
             self.tail.add(item)
         self.since_check = 0
         return signal

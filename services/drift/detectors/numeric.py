@@ -50,7 +50,7 @@ def block_size(zs: list[float], max_block: int = MAX_BLOCK) -> int:
         return 1
     tau, k = 1.0, 2
     while k <= max_block and n // k >= 20:
-        means = [sum(zs[i:i + k]) / k for i in range(0, n - k + 1, k)]
+        means = [sum(zs[i : i + k]) / k for i in range(0, n - k + 1, k)]
         tau = max(tau, k * _pvar(means) / var)
         k *= 2
     return 1 if tau < 2.0 else min(max_block, math.ceil(tau))
@@ -63,7 +63,7 @@ def _trimmed(xs: list[float]) -> tuple[float, float]:
     """Mean and standard deviation of ``xs`` without its lowest and highest ``TRIM`` share."""
     s = sorted(xs)
     k = int(len(s) * TRIM)
-    core = s[k:len(s) - k] or s
+    core = s[k : len(s) - k] or s
     m = sum(core) / len(core)
     return m, math.sqrt(sum((x - m) ** 2 for x in core) / len(core))
 
@@ -82,7 +82,7 @@ def _pvar(xs: list[float]) -> float:
 
 def _block_sd(xs: list[float], b: int) -> float:
     """Standard deviation of the means of consecutive blocks of ``b`` values (floored)."""
-    means = [sum(xs[i:i + b]) / b for i in range(0, len(xs) - b + 1, b)]
+    means = [sum(xs[i : i + b]) / b for i in range(0, len(xs) - b + 1, b)]
     if len(means) < 2:
         return 1.0 / math.sqrt(b)
     sd = math.sqrt(_pvar(means))
@@ -174,7 +174,7 @@ class NumericDriftDetector:
         )
         # The reference primes the detectors' own state (ADWIN's window, PageHinkley's running mean).
         for i in range(0, len(zs) - b + 1, b):
-            chunk = zs[i:i + b]
+            chunk = zs[i : i + b]
             bz = sum(chunk) / b / self._sd_bz
             ba = sum((abs(z) - self._abs_mean) / self._abs_std for z in chunk) / b / self._sd_ba
             adwin.update(bz)
@@ -197,7 +197,7 @@ class NumericDriftDetector:
         self.effect_bar = self.cfg.min_effect_std
         self.log_ratio_bar = math.log(self.cfg.min_std_ratio)
         self.ref_spread = _trimmed(zs)[1] or 1.0
-        windows = [zs[i:i + n] for i in range(0, len(zs) - n + 1, n)]
+        windows = [zs[i : i + n] for i in range(0, len(zs) - n + 1, n)]
         if len(windows) < MIN_CALIBRATION_WINDOWS:
             return
         stats = [_trimmed(w) for w in windows]
@@ -270,7 +270,7 @@ class NumericDriftDetector:
         return confirm(self, fired)
 
     def _settle(self, signal: Signal) -> Signal | None:
-        changed = list(self.recent_raw.values)[self._after_start():]
+        changed = list(self.recent_raw.values)[self._after_start() :]
         judged = self.judge(signal, changed) if self.judge else signal
         if judged is None or judged.kind == "skew":
             self.hold = True  # bad data, or not known yet: keep the reference, learn nothing

@@ -12,9 +12,7 @@ from river.drift import PageHinkley
 class PageHinkleyChannel:
     name = "page_hinkley"
 
-    def __init__(
-        self, delta: float, threshold: float, min_instances: int = 30, name: str | None = None
-    ) -> None:
+    def __init__(self, delta: float, threshold: float, min_instances: int = 30, name: str | None = None) -> None:
         if name:
             self.name = name
         self._d = PageHinkley(min_instances=min_instances, delta=delta, threshold=threshold, alpha=1.0)

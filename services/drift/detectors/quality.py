@@ -77,9 +77,7 @@ class QualityDetector:
                 "detector": "bad_value_rate",
                 "bad_rate": f"{rate:.4f}",
                 "limit": f"{self.limit:.4f}",
-                "profile_null_rate": "n/a"
-                if self.profile_null_rate is None
-                else f"{self.profile_null_rate:.4f}",
+                "profile_null_rate": "n/a" if self.profile_null_rate is None else f"{self.profile_null_rate:.4f}",
                 "recent_window": str(n),
                 "reasons": kinds,
             },

@@ -42,8 +42,9 @@ class ActionResult:
 
 def command_sent(record: dict[str, Any], command: str) -> ActionResult:
     """The result of an action that is a Command: its id is what the verification waits an answer to."""
-    return ActionResult(True, {"command_event_id": record["event_id"], "command": command},
-                        command_id=record["event_id"])
+    return ActionResult(
+        True, {"command_event_id": record["event_id"], "command": command}, command_id=record["event_id"]
+    )
 
 
 class Action(Protocol):

@@ -32,8 +32,10 @@ def _ms(value: Any) -> int:
 
 
 def test_restarted_loadgen_keeps_one_simulated_day_and_scopes_its_fault(infra: dict[str, str]) -> None:
-    with private_redis() as (url, _), Stack(name="demotraffic", services=(), redis_server=url,
-                                             purge_on_exit=True) as stack:
+    with (
+        private_redis() as (url, _),
+        Stack(name="demotraffic", services=(), redis_server=url, purge_on_exit=True) as stack,
+    ):
         traffic = Traffic(stack, rate=100.0, time_scale=SCALE)
         try:
             traffic.restart()

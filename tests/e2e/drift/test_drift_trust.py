@@ -114,8 +114,9 @@ def test_seasonal_traffic_gives_no_incident_and_a_one_std_shift_after_it_is_caug
     model_rows = int(rate * day_s * 1.2)
     shift_at = 30.0 + model_rows / rate + calm_s
     fault = create_fault("covariate_shift", shift_at, None, {"feature": "distance_km", "std": "1"})
-    pipe = Pipeline(seed=5, faults=[fault], dt_ms=1000.0 / rate, time_scale=scale,
-                    member_window_ms=WINDOW, job_window_ms=WINDOW)
+    pipe = Pipeline(
+        seed=5, faults=[fault], dt_ms=1000.0 / rate, time_scale=scale, member_window_ms=WINDOW, job_window_ms=WINDOW
+    )
     pipe.skip(int(rate * 30))
     model = pipe.model(rows=model_rows)
     settings = make_settings()

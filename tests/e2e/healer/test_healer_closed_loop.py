@@ -45,9 +45,19 @@ def _model(stack: Stack) -> dict[str, Any]:
 def _incident(type_: str, target: str, summary: str) -> dict[str, Any]:
     event = header("drift")
     return {
-        **event, "incident_id": event["event_id"], "fingerprint": f"{type_}:{target}:{uuid.uuid4().hex[:6]}",
-        "type": type_, "root_cause": None, "service": "inference", "target": target, "severity": "warning",
-        "summary": summary, "explanation": summary, "count": 1, "first_seen": now_ms(), "last_seen": now_ms(),
+        **event,
+        "incident_id": event["event_id"],
+        "fingerprint": f"{type_}:{target}:{uuid.uuid4().hex[:6]}",
+        "type": type_,
+        "root_cause": None,
+        "service": "inference",
+        "target": target,
+        "severity": "warning",
+        "summary": summary,
+        "explanation": summary,
+        "count": 1,
+        "first_seen": now_ms(),
+        "last_seen": now_ms(),
         "evidence": {},
     }
 
@@ -60,11 +70,21 @@ def _outcome(stack: Stack, incident_id: str) -> dict[str, Any] | None:
 
 def test_concept_drift_is_retrained_and_a_bad_model_rolled_back() -> None:
     env = {
-        "AIG_MEMBER_WINDOW_S": "10", "AIG_JOB_WINDOW_S": "10", "AIG_MIN_ROWS": "800", "AIG_CHECK_INTERVAL_S": "2",
-        "AIG_WINDOW_HOURS": str(45 / 3600), "AIG_COOLDOWN_S": "5", "AIG_WATCH_ENABLED": "false",
+        "AIG_MEMBER_WINDOW_S": "10",
+        "AIG_JOB_WINDOW_S": "10",
+        "AIG_MIN_ROWS": "800",
+        "AIG_CHECK_INTERVAL_S": "2",
+        "AIG_WINDOW_HOURS": str(45 / 3600),
+        "AIG_COOLDOWN_S": "5",
+        "AIG_WATCH_ENABLED": "false",
     }
-    with Stack(name="heal", services=("ingest", "feature", "trainer", "inference", "healer"), port_offset=200,
-               purge_on_exit=True, env=env) as stack:
+    with Stack(
+        name="heal",
+        services=("ingest", "feature", "trainer", "inference", "healer"),
+        port_offset=200,
+        purge_on_exit=True,
+        env=env,
+    ) as stack:
         traffic = stack.loadgen(rate=RATE)
         try:
             v1 = _wait("the first model", lambda: _model(stack).get("version"), 150)
@@ -92,8 +112,9 @@ def test_concept_drift_is_retrained_and_a_bad_model_rolled_back() -> None:
             served = _model(stack)["version"]
             # the incident was verified by the trainer's answer to its own command: the version now served
             actions = read_topic(stack.settings, "actions", timeout_s=3)
-            verdict = next(a for a in actions
-                           if a["incident_id"] == drift["incident_id"] and a["status"] == "succeeded")
+            verdict = next(
+                a for a in actions if a["incident_id"] == drift["incident_id"] and a["status"] == "succeeded"
+            )
             assert verdict["detail"]["command_id"] == retrains[0]["event_id"], verdict
             assert verdict["detail"]["model_version"] == str(served), (verdict, served)
             answer = [e for e in events if e["command_id"] == retrains[0]["event_id"]]
@@ -106,11 +127,15 @@ def test_concept_drift_is_retrained_and_a_bad_model_rolled_back() -> None:
             outcome = _wait("the rollback", lambda: _outcome(stack, bad["incident_id"]), 120)
             assert outcome["status"] == "resolved" and outcome["action"] == "rollback", outcome
             _wait("inference serving the previous version", lambda: _model(stack).get("version") == v1, 30)
-            rollbacks = [c for c in read_topic(stack.settings, "commands", timeout_s=3)
-                         if c["incident_id"] == bad["incident_id"]]
+            rollbacks = [
+                c for c in read_topic(stack.settings, "commands", timeout_s=3) if c["incident_id"] == bad["incident_id"]
+            ]
             assert [c["command"] for c in rollbacks] == ["rollback"]
-            answers = {(e["version"], e["status"]) for e in read_topic(stack.settings, "model.events", timeout_s=3)
-                       if e["command_id"] == rollbacks[0]["event_id"]}
+            answers = {
+                (e["version"], e["status"])
+                for e in read_topic(stack.settings, "model.events", timeout_s=3)
+                if e["command_id"] == rollbacks[0]["event_id"]
+            }
             assert answers == {(served, "rolled_back"), (v1, "live")}
         finally:
             traffic.terminate()

@@ -56,9 +56,22 @@ def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A throwaway redis-server on a free 127.0.0.1 port (no persistence), killed on exit."""
     port = free_port()
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--daemonize", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
     try:
@@ -101,10 +114,14 @@ class Feed:
     def _run(self) -> None:
         settings = self.stack.settings
         codec = codec_for(Path(settings.schemas_dir))
-        consumer = Consumer({
-            "bootstrap.servers": self.stack.kafka_bootstrap, "group.id": f"e2e-feed-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest", "enable.auto.commit": False,
-        })
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.stack.kafka_bootstrap,
+                "group.id": f"e2e-feed-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
         logs_topic, incidents_topic = settings.topic("logs"), settings.topic("incidents")
         consumer.subscribe([logs_topic, incidents_topic])
         try:
@@ -180,14 +197,23 @@ def describe(incidents: list[dict[str, Any]]) -> str:
 def test_redis_outage_gives_one_dependency_incident_per_service() -> None:
     started = time.monotonic()
     loadgen = None
-    with private_redis() as (redis_url, redis_proc), Stack(
-        purge_on_exit=True,
-        name="lcredis", services=(*PIPELINE_IN, "trainer", "inference", "drift", "logclassifier"),
-        redis_server=redis_url, port_offset=100, env=TRAINER_ENV,
-    ) as stack, Feed(stack) as feed:
+    with (
+        private_redis() as (redis_url, redis_proc),
+        Stack(
+            purge_on_exit=True,
+            name="lcredis",
+            services=(*PIPELINE_IN, "trainer", "inference", "drift", "logclassifier"),
+            redis_server=redis_url,
+            port_offset=100,
+            env=TRAINER_ENV,
+        ) as stack,
+        Feed(stack) as feed,
+    ):
         try:
-            print(f"\nstack up in {time.monotonic() - started:.1f} s; log-classifier ready after "
-                  f"{wait_ready(stack, 'logclassifier'):.1f} s more; dir {stack.dir}")
+            print(
+                f"\nstack up in {time.monotonic() - started:.1f} s; log-classifier ready after "
+                f"{wait_ready(stack, 'logclassifier'):.1f} s more; dir {stack.dir}"
+            )
             loadgen = stack.loadgen(rate=100, duration=240)
             client = redis.Redis.from_url(redis_url, socket_timeout=2)
             # Traffic flows through to Redis: online feature hashes and the drift label join.
@@ -196,8 +222,10 @@ def test_redis_outage_gives_one_dependency_incident_per_service() -> None:
             )
             time.sleep(5)
             before = feed.lc_incidents()
-            print(f"traffic flowing after {time.monotonic() - started:.1f} s: {redis_keys(client)} Redis keys, "
-                  f"{len(feed.logs)} log records, {len(before)} log-classifier incidents before the outage")
+            print(
+                f"traffic flowing after {time.monotonic() - started:.1f} s: {redis_keys(client)} Redis keys, "
+                f"{len(feed.logs)} log records, {len(before)} log-classifier incidents before the outage"
+            )
 
             redis_proc.send_signal(signal.SIGTERM)
             redis_proc.wait(10)
@@ -228,9 +256,11 @@ def test_redis_outage_gives_one_dependency_incident_per_service() -> None:
     for i in incidents:
         ids_per_fingerprint.setdefault(i["fingerprint"], set()).add(i["incident_id"])
     fingerprints = Counter({fp: len(ids) for fp, ids in ids_per_fingerprint.items()})
-    print(f"outage: incidents for feature and drift after {detected_s:.1f} s; in {time.monotonic() - stopped_at:.0f}"
-          f" s {len(outage_logs)} log records {dict(per_service)}, {dict(redis_lines)} naming Redis; "
-          f"{len(incidents)} log-classifier incidents:\n{describe(incidents)}")
+    print(
+        f"outage: incidents for feature and drift after {detected_s:.1f} s; in {time.monotonic() - stopped_at:.0f}"
+        f" s {len(outage_logs)} log records {dict(per_service)}, {dict(redis_lines)} naming Redis; "
+        f"{len(incidents)} log-classifier incidents:\n{describe(incidents)}"
+    )
     print(f"test took {time.monotonic() - started:.1f} s")
 
     assert before == [], f"incidents before the outage:\n{describe(before)}"
@@ -261,19 +291,26 @@ def test_redis_outage_gives_one_dependency_incident_per_service() -> None:
 def test_corrupt_model_artifact_gives_model_error() -> None:
     started = time.monotonic()
     loadgen = None
-    with Stack(
-        purge_on_exit=True,
-        name="lcmodel", services=(*PIPELINE_IN, "trainer", "inference", "logclassifier"), port_offset=110,
-        env=TRAINER_ENV,
-    ) as stack, Feed(stack) as feed:
+    with (
+        Stack(
+            purge_on_exit=True,
+            name="lcmodel",
+            services=(*PIPELINE_IN, "trainer", "inference", "logclassifier"),
+            port_offset=110,
+            env=TRAINER_ENV,
+        ) as stack,
+        Feed(stack) as feed,
+    ):
         try:
             ready_s = wait_ready(stack, "logclassifier")
             loadgen = stack.loadgen(rate=100, duration=240)
             assert feed.wait(lambda: model_info(stack) is not None, 120), f"no first model; logs in {stack.dir}"
             live = model_info(stack)
             assert live is not None
-            print(f"\nlog-classifier ready after {ready_s:.1f} s; model v{live['version']} live after "
-                  f"{time.monotonic() - started:.1f} s")
+            print(
+                f"\nlog-classifier ready after {ready_s:.1f} s; model v{live['version']} live after "
+                f"{time.monotonic() - started:.1f} s"
+            )
             model_dir = stack.dir / "models" / live["name"] / f"v{live['version']}"
             booster = model_dir / "model.txt"
             assert booster.exists(), sorted(p.name for p in model_dir.parent.rglob("*"))
@@ -282,14 +319,26 @@ def test_corrupt_model_artifact_gives_model_error() -> None:
             booster.write_text(text[: len(text) // 2] + "\n\x00garbage\x00\n")
             corrupted_at = time.monotonic()
             producer = EventProducer(stack.settings)
-            producer.produce("commands", {**header("operator"), "command": "reload", "target": "inference",
-                                          "reason": "e2e: reload after artifact change", "incident_id": None,
-                                          "params": {}}, key="inference")
+            producer.produce(
+                "commands",
+                {
+                    **header("operator"),
+                    "command": "reload",
+                    "target": "inference",
+                    "reason": "e2e: reload after artifact change",
+                    "incident_id": None,
+                    "params": {},
+                },
+                key="inference",
+            )
             producer.flush()
 
             def model_errors() -> list[dict[str, Any]]:
-                return [i for i in feed.lc_incidents(corrupted_at)
-                        if i["service"] == "inference" and "model_error" in (i["type"], i["root_cause"])]
+                return [
+                    i
+                    for i in feed.lc_incidents(corrupted_at)
+                    if i["service"] == "inference" and "model_error" in (i["type"], i["root_cause"])
+                ]
 
             found = feed.wait(lambda: bool(model_errors()), 60)
             detected_s = time.monotonic() - corrupted_at
@@ -300,9 +349,11 @@ def test_corrupt_model_artifact_gives_model_error() -> None:
         finally:
             stop_proc(loadgen)
 
-    print(f"after the reload: {len(inference_logs)} inference log records:\n"
-          + "\n".join(f"  {r['level']} {r['message'][:200]}" for r in inference_logs[:10])
-          + f"\nlog-classifier incidents ({detected_s:.1f} s after the corruption):\n{describe(incidents)}")
+    print(
+        f"after the reload: {len(inference_logs)} inference log records:\n"
+        + "\n".join(f"  {r['level']} {r['message'][:200]}" for r in inference_logs[:10])
+        + f"\nlog-classifier incidents ({detected_s:.1f} s after the corruption):\n{describe(incidents)}"
+    )
     print(f"test took {time.monotonic() - started:.1f} s")
     assert any("model" in r["message"] and r["level"] in ("ERROR", "CRITICAL") for r in inference_logs), (
         "inference did not log the load failure"
@@ -376,10 +427,21 @@ class StdoutShipper:
             return
         self.shipped[service] += 1
         self.by_level[level] += 1
-        producer.produce("logs", {
-            **header(service), "service": service, "level": level, "logger": logger, "message": message,
-            "exc_type": None, "traceback": tb, "host": "127.0.0.1", "container": None,
-        }, key=service)
+        producer.produce(
+            "logs",
+            {
+                **header(service),
+                "service": service,
+                "level": level,
+                "logger": logger,
+                "message": message,
+                "exc_type": None,
+                "traceback": tb,
+                "host": "127.0.0.1",
+                "container": None,
+            },
+            key=service,
+        )
 
 
 def test_healthy_run_gives_no_incident() -> None:
@@ -387,8 +449,16 @@ def test_healthy_run_gives_no_incident() -> None:
     services = ("ingest", "feature", "trainer", "inference", "drift", "logclassifier", "healer")
     loadgen = None
     # Every record is classified, INFO included: the log-classifier takes all levels in this run.
-    with Stack(purge_on_exit=True, name="lchealthy", services=services, port_offset=120,
-               env={**TRAINER_ENV, "AIG_MIN_LEVEL": "DEBUG"}) as stack, Feed(stack) as feed:
+    with (
+        Stack(
+            purge_on_exit=True,
+            name="lchealthy",
+            services=services,
+            port_offset=120,
+            env={**TRAINER_ENV, "AIG_MIN_LEVEL": "DEBUG"},
+        ) as stack,
+        Feed(stack) as feed,
+    ):
         shipper = StdoutShipper(stack, tuple(s for s in services if s != "logclassifier"))
         thread = threading.Thread(target=shipper.run, name="shipper", daemon=True)
         thread.start()
@@ -421,12 +491,14 @@ def test_healthy_run_gives_no_incident() -> None:
             shipper.stop.set()
 
     levels = Counter(r["level"] for r in logs)
-    print(f"\nlog-classifier ready after {ready_s:.1f} s; {traffic_s:.0f} s of traffic at 80 ev/s; model "
-          f"{model and model['version']}; {len(logs)} log records on `logs` {dict(levels)} "
-          f"(shipped from stdout {dict(shipper.shipped)}, published by the services "
-          f"{dict(Counter(r['service'] for r in logs if r['level'] in ('WARNING', 'ERROR', 'CRITICAL')))}); "
-          f"log-classifier incidents {len(incidents)}:\n{describe(incidents)}\n"
-          f"incidents from other sources {len(others)}:\n{describe(others)}")
+    print(
+        f"\nlog-classifier ready after {ready_s:.1f} s; {traffic_s:.0f} s of traffic at 80 ev/s; model "
+        f"{model and model['version']}; {len(logs)} log records on `logs` {dict(levels)} "
+        f"(shipped from stdout {dict(shipper.shipped)}, published by the services "
+        f"{dict(Counter(r['service'] for r in logs if r['level'] in ('WARNING', 'ERROR', 'CRITICAL')))}); "
+        f"log-classifier incidents {len(incidents)}:\n{describe(incidents)}\n"
+        f"incidents from other sources {len(others)}:\n{describe(others)}"
+    )
     print(f"test took {time.monotonic() - started:.1f} s")
     assert all(alive.values()), alive
     assert model is not None, "no model trained in the healthy run"

@@ -71,10 +71,21 @@ def test_every_interaction_is_scored_or_dead_lettered_once(pipeline: Pipeline) -
     print(f"services up after {time.monotonic() - started:.1f} s")
 
     run_id = uuid.uuid4().hex[:8]
-    loadgen = pipeline.loadgen(RATE, DURATION_S, run_id, extra=[
-        "--fault", "schema_break", "--fault-at", "3", "--fault-duration", str(DURATION_S),
-        "--fault-param", f"rate={BREAK_SHARE}",
-    ])
+    loadgen = pipeline.loadgen(
+        RATE,
+        DURATION_S,
+        run_id,
+        extra=[
+            "--fault",
+            "schema_break",
+            "--fault-at",
+            "3",
+            "--fault-duration",
+            str(DURATION_S),
+            "--fault-param",
+            f"rate={BREAK_SHARE}",
+        ],
+    )
     try:
         out, _ = loadgen.communicate(timeout=DURATION_S + 60)
     finally:
@@ -88,8 +99,10 @@ def test_every_interaction_is_scored_or_dead_lettered_once(pipeline: Pipeline) -
     # What was sent, and which of it the contract accepts.
     decode_interaction = avro_decoder(settings, "interactions.raw")
     raw_topic = settings.topic("interactions.raw")
-    sent = [_interaction(v, decode_interaction) for v, _ in read_range(
-        boot, raw_topic, {}, end_offsets(boot, raw_topic), lambda b: b)]
+    sent = [
+        _interaction(v, decode_interaction)
+        for v, _ in read_range(boot, raw_topic, {}, end_offsets(boot, raw_topic), lambda b: b)
+    ]
     contract = Contract.load()
     valid = {e["event_id"] for e in sent if contract.check(e).ok}
     broken = {e["event_id"] for e in sent} - valid
@@ -101,10 +114,22 @@ def test_every_interaction_is_scored_or_dead_lettered_once(pipeline: Pipeline) -
     decode_dead = avro_decoder(settings, "deadletter")
     deadline = time.monotonic() + 75
     while True:
-        predictions = [v for v, _ in read_range(boot, settings.topic("predictions"), {},
-                                                end_offsets(boot, settings.topic("predictions")), decode_prediction)]
-        dead = [v for v, _ in read_range(boot, settings.topic("deadletter"), {},
-                                         end_offsets(boot, settings.topic("deadletter")), decode_dead)]
+        predictions = [
+            v
+            for v, _ in read_range(
+                boot,
+                settings.topic("predictions"),
+                {},
+                end_offsets(boot, settings.topic("predictions")),
+                decode_prediction,
+            )
+        ]
+        dead = [
+            v
+            for v, _ in read_range(
+                boot, settings.topic("deadletter"), {}, end_offsets(boot, settings.topic("deadletter")), decode_dead
+            )
+        ]
         scored = {p["interaction_id"] for p in predictions}
         dead_ids = {_ids_of_raw(d, decode_interaction) for d in dead}
         missing = (valid - scored) | (broken - dead_ids)
@@ -142,15 +167,24 @@ def test_every_interaction_is_scored_or_dead_lettered_once(pipeline: Pipeline) -
     assert {d["topic"] for d in dead} == {"interactions.raw"}
 
     # The first model was trained by the trainer during the run, and predictions carry it.
-    models = [v for v, _ in read_range(boot, settings.topic("model.events"), {},
-                                       end_offsets(boot, settings.topic("model.events")),
-                                       avro_decoder(settings, "model.events"))]
+    models = [
+        v
+        for v, _ in read_range(
+            boot,
+            settings.topic("model.events"),
+            {},
+            end_offsets(boot, settings.topic("model.events")),
+            avro_decoder(settings, "model.events"),
+        )
+    ]
     live = [m for m in models if m["status"] == "live"]
     assert live, f"no model published: {models}"
     first = min(live, key=lambda m: m["ts"])
-    print(f"first model: v{first['version']} at +{(first['ts'] - min(e['ts'] for e in sent)) / 1000:.1f} s "
-          f"into the run, AUC {first['metrics'].get('auc', float('nan')):.3f} on "
-          f"{first['metrics'].get('train_rows', 0):.0f} training rows")
+    print(
+        f"first model: v{first['version']} at +{(first['ts'] - min(e['ts'] for e in sent)) / 1000:.1f} s "
+        f"into the run, AUC {first['metrics'].get('auc', float('nan')):.3f} on "
+        f"{first['metrics'].get('train_rows', 0):.0f} training rows"
+    )
     assert first["version"] == 1 and first["ts"] < run_end_ms
     versions = Counter(p["model_version"] for p in predictions)
     print(f"predictions per model version: {dict(versions)}")

@@ -21,15 +21,27 @@ T = TypeVar("T")
 def start_service(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """``python -m module`` with stdout and stderr appended to ``log``."""
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", module], cwd=REPO_ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", module],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 IN_PROCESS_LOG = "the captured log of this test"
 
 
-def wait_until(probe: Callable[[], T | None], timeout_s: float, what: str, log: Path | str,
-               proc: subprocess.Popen[bytes] | None = None, every_s: float = 0.05) -> T:
+def wait_until(
+    probe: Callable[[], T | None],
+    timeout_s: float,
+    what: str,
+    log: Path | str,
+    proc: subprocess.Popen[bytes] | None = None,
+    every_s: float = 0.05,
+) -> T:
     """Poll ``probe`` until it returns something truthy; fail after ``timeout_s`` (or if ``proc`` exits)
     with ``what`` and the log to read (a file, or IN_PROCESS_LOG)."""
     deadline = time.monotonic() + timeout_s

@@ -188,8 +188,11 @@ def test_http_app_serves_health_ready_and_metrics(make_settings: Callable[..., C
         assert httpx.get(f"{base}/health").json()["status"] == "ok"
         not_ready = httpx.get(f"{base}/ready")
         assert not_ready.status_code == 503
-        assert not_ready.json() == {"ready": False, "checks": {"kafka": True, "model": False},
-                                    "reasons": {"kafka": "ok", "model": "not ready"}}
+        assert not_ready.json() == {
+            "ready": False,
+            "checks": {"kafka": True, "model": False},
+            "reasons": {"kafka": "ok", "model": "not ready"},
+        }
         state["model"] = True
         assert httpx.get(f"{base}/ready").status_code == 200
         metrics = httpx.get(f"{base}/metrics").text

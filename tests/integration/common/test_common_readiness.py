@@ -31,17 +31,24 @@ from tests.integration.common.service_itest_support import (
 
 def _member(settings: CommonSettings, group_id: str, name: str) -> Consumer:
     """A group member with rebalance callbacks: it takes part in a rebalance only when polled."""
-    return Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap, "group.id": group_id, "client.id": name,
-        "enable.auto.commit": False, "session.timeout.ms": 10_000, "max.poll.interval.ms": 120_000,
-    })
+    return Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": group_id,
+            "client.id": name,
+            "enable.auto.commit": False,
+            "session.timeout.ms": 10_000,
+            "max.poll.interval.ms": 120_000,
+        }
+    )
 
 
 def _hold(settings: CommonSettings, member: Consumer, log: Path | str) -> None:
     """Subscribe ``member`` to interactions.raw and poll until it holds partitions."""
     held: list[int] = []
-    member.subscribe([settings.topic("interactions.raw")],
-                     on_assign=lambda _c, parts: held.extend(p.partition for p in parts))
+    member.subscribe(
+        [settings.topic("interactions.raw")], on_assign=lambda _c, parts: held.extend(p.partition for p in parts)
+    )
 
     def polled_and_held() -> bool:
         member.poll(0.1)
@@ -74,8 +81,9 @@ def _members_polling(settings: CommonSettings, group_id: str, count: int, log: P
     thread = threading.Thread(target=poll_all, name="members", daemon=True)
     thread.start()
     try:
-        wait_until(lambda: all(len(h) == 1 for h in held.values()), 60,
-                   f"{count} members did not get one partition each", log)
+        wait_until(
+            lambda: all(len(h) == 1 for h in held.values()), 60, f"{count} members did not get one partition each", log
+        )
         yield members
     finally:
         stop.set()
@@ -94,15 +102,21 @@ def test_processor_is_not_ready_while_its_group_gives_it_no_partition(
         return []
 
     processor = StreamProcessor(settings, ["interactions.raw"], group_id, handle)
-    assert processor.readiness() == (False, f"consumer group {group_id}: not consuming (yet) from "
-                                            f"{settings.topic('interactions.raw')}")
+    assert processor.readiness() == (
+        False,
+        f"consumer group {group_id}: not consuming (yet) from {settings.topic('interactions.raw')}",
+    )
     stop = threading.Event()
     thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
     try:
         with _members_polling(settings, group_id, 3, log):
             thread.start()
-            wait_until(lambda: "joined with no partition" in processor.readiness()[1], 60,
-                       f"the processor never joined empty-handed: {processor.readiness()}", log)
+            wait_until(
+                lambda: "joined with no partition" in processor.readiness()[1],
+                60,
+                f"the processor never joined empty-handed: {processor.readiness()}",
+                log,
+            )
             assert not processor.ready and processor.readiness()[0] is False
         # The members left: the next rebalance gives the processor every partition.
         assert processor.wait_ready(60), f"no partitions after the members left: {processor.readiness()}"
@@ -143,8 +157,9 @@ def test_service_ready_only_after_assignment(
 
         blocker.close()  # leaves the group: the rebalance completes without it
         blocker_open = False
-        ready = wait_until(lambda: ready_200(port), 60, "the relay did not become ready after the blocker left",
-                           log, relay)
+        ready = wait_until(
+            lambda: ready_200(port), 60, "the relay did not become ready after the blocker left", log, relay
+        )
         topic = settings.topic("interactions.raw")
         assert ready.reason("kafka_assignment") == f"consumer group {group_id}: holds {topic}[0, 1, 2]", ready
     finally:

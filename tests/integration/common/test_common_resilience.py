@@ -17,8 +17,11 @@ from tests.support.kafka import committed_total, interaction, read_topic
 def _start_relay(env: dict[str, str], group_id: str, **extra: str) -> subprocess.Popen[bytes]:
     env = {**env, "AIG_GROUP_ID": group_id, "AIG_LOG_TO_KAFKA": "false", **extra}
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.support.relay"], cwd=REPO_ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "tests.support.relay"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -79,8 +82,10 @@ def test_no_event_is_lost_when_the_consumer_is_killed(
         relay.wait(20)
     out_ids = [r["event_id"] for r in outputs]
     missing = sent - set(out_ids)
-    print(f"\nsent={total} outputs={len(out_ids)} unique={len(set(out_ids))} "
-          f"replayed_after_kill={len(out_ids) - len(set(out_ids))} missing={len(missing)}")
+    print(
+        f"\nsent={total} outputs={len(out_ids)} unique={len(set(out_ids))} "
+        f"replayed_after_kill={len(out_ids) - len(set(out_ids))} missing={len(missing)}"
+    )
     assert not missing, f"{len(missing)} events lost"
     assert set(out_ids) == sent
 
@@ -120,10 +125,18 @@ def test_sigterm_finishes_the_batch_commits_and_exits_zero(
 
 
 def test_service_exits_with_a_clear_error_when_kafka_is_unreachable(settings_env: dict[str, str]) -> None:
-    env = {**settings_env, "AIG_KAFKA_BOOTSTRAP": "127.0.0.1:1", "AIG_DEPENDENCY_TIMEOUT_S": "2",
-           "AIG_LOG_TO_KAFKA": "false"}
+    env = {
+        **settings_env,
+        "AIG_KAFKA_BOOTSTRAP": "127.0.0.1:1",
+        "AIG_DEPENDENCY_TIMEOUT_S": "2",
+        "AIG_LOG_TO_KAFKA": "false",
+    }
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.support.relay"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "tests.support.relay"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert proc.returncode == 2

@@ -30,11 +30,13 @@ def test_created_topics_are_served_on_return_and_a_consumer_gets_every_partition
     assert unserved_topics(admin.list_topics(timeout=10).topics, topics) == {}
 
     # A consumer subscribing right away is assigned every partition of every topic at its first join.
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{topic_prefix}g",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{topic_prefix}g", "enable.auto.commit": False}
+    )
     assigned: set[tuple[str, int]] = set()
-    consumer.subscribe([t.name for t in topics], on_assign=lambda _c, ps: assigned.update((p.topic, p.partition)
-                                                                                          for p in ps))
+    consumer.subscribe(
+        [t.name for t in topics], on_assign=lambda _c, ps: assigned.update((p.topic, p.partition) for p in ps)
+    )
 
     def polled_assignment() -> set[tuple[str, int]]:
         consumer.poll(0.1)  # the topics are empty: polling only serves the group protocol

@@ -32,9 +32,7 @@ def features(i: int, salary: float, skill: float, region: str) -> dict[str, Any]
     }
 
 
-def produce_traffic(
-    producer: EventProducer, rng: np.random.Generator, start: int, n: int, shift: float
-) -> None:
+def produce_traffic(producer: EventProducer, rng: np.random.Generator, start: int, n: int, shift: float) -> None:
     for i in range(start, start + n):
         region = str(rng.choice(["eu", "us", "apac"], p=[0.5, 0.3, 0.2]))
         v = features(i, float(60 + 15 * shift + 15 * rng.standard_normal()), float(rng.random()), region)
@@ -76,9 +74,7 @@ def wait_processed(service: DriftService, n: int, timeout_s: float = 120) -> Non
 
 
 def test_one_data_drift_incident_for_one_shift(make_settings: Callable[..., Any], group_id: str) -> None:
-    settings: DriftSettings = make_settings(
-        DriftSettings, group_id=group_id, http_port=0, checkpoint_interval_s=1
-    )
+    settings: DriftSettings = make_settings(DriftSettings, group_id=group_id, http_port=0, checkpoint_interval_s=1)
     producer = EventProducer(settings)
     producer.produce(
         "model.events",

@@ -72,7 +72,9 @@ def resolved(dsn: str, fingerprint: str) -> tuple[str, int | None, int | None] |
     with psycopg.connect(dsn) as conn:
         row = conn.execute(
             "SELECT status, time_to_detect_ms, time_to_recover_ms FROM incidents WHERE fingerprint = %s "
-            "ORDER BY received_at DESC LIMIT 1", (fingerprint,)).fetchone()
+            "ORDER BY received_at DESC LIMIT 1",
+            (fingerprint,),
+        ).fetchone()
     return None if row is None or row[0] == "open" else (row[0], row[1], row[2])
 
 
@@ -83,24 +85,37 @@ def test_crashed_and_hung_containers_are_restarted_and_verified(
     port = free_port()
     service = f"probe{uuid.uuid4().hex[:6]}"
     settings = healer_settings(
-        topic_prefix, allowed_services=[service], cooldown_s=2.0, watch_discovery_s=1.0, watch_reemit_s=5.0,
+        topic_prefix,
+        allowed_services=[service],
+        cooldown_s=2.0,
+        watch_discovery_s=1.0,
+        watch_reemit_s=5.0,
     )
     url = f"http://127.0.0.1:{port}/health"
     container = docker_engine.containers.run(
-        image, [f"{PYTHON_HOME}/bin/python3", "-c", SERVER.format(port=port)], detach=True, network_mode="host",
+        image,
+        [f"{PYTHON_HOME}/bin/python3", "-c", SERVER.format(port=port)],
+        detach=True,
+        network_mode="host",
         name=f"{settings.compose_project}-{service}-1",
-        labels={"com.docker.compose.project": settings.compose_project, "com.docker.compose.service": service,
-                settings.health_url_label: url},
+        labels={
+            "com.docker.compose.project": settings.compose_project,
+            "com.docker.compose.service": service,
+            settings.health_url_label: url,
+        },
         volumes={PYTHON_HOME: {"bind": PYTHON_HOME, "mode": "ro"}},
     )
     healer, pool = make_healer(settings, synchronous=False)
     publish = healer.publish
-    watch = HealthWatch(settings, lambda rec: publish("incidents", rec, rec["fingerprint"]), healer.safety,
-                        healer.docker)
+    watch = HealthWatch(
+        settings, lambda rec: publish("incidents", rec, rec["fingerprint"]), healer.safety, healer.docker
+    )
     processor = StreamProcessor(settings, ["incidents", "model.events"], f"healer-{topic_prefix}", handler(healer))
     stop = threading.Event()
-    threads = [threading.Thread(target=processor.run, args=(stop,), daemon=True),
-               threading.Thread(target=watch.run, args=(stop,), daemon=True)]
+    threads = [
+        threading.Thread(target=processor.run, args=(stop,), daemon=True),
+        threading.Thread(target=watch.run, args=(stop,), daemon=True),
+    ]
     try:
         for t in threads:
             t.start()
@@ -119,8 +134,10 @@ def test_crashed_and_hung_containers_are_restarted_and_verified(
         assert wait_until(lambda: resolved(pg_dsn, f"service_down:{service}") is not None, 30)
         status, ttd, ttr = resolved(pg_dsn, f"service_down:{service}")  # type: ignore[misc]
         assert status == "resolved" and ttd is not None and ttr is not None
-        print(f"\ncrash (SIGKILL): healthy again after {crash_to_healthy:.2f} s (test clock); healer: "
-              f"time to detect {ttd / 1000:.2f} s, time to recover {ttr / 1000:.2f} s")
+        print(
+            f"\ncrash (SIGKILL): healthy again after {crash_to_healthy:.2f} s (test clock); healer: "
+            f"time to detect {ttd / 1000:.2f} s, time to recover {ttr / 1000:.2f} s"
+        )
         assert crash_to_healthy < 15 and ttr < 15_000
 
         # 2. a hang: SIGSTOP, so the process holds its port but answers nothing
@@ -134,15 +151,18 @@ def test_crashed_and_hung_containers_are_restarted_and_verified(
         assert wait_until(lambda: resolved(pg_dsn, f"service_hung:{service}") is not None, 30)
         status, ttd, ttr = resolved(pg_dsn, f"service_hung:{service}")  # type: ignore[misc]
         assert status == "resolved" and ttd is not None and ttr is not None
-        print(f"hang (SIGSTOP): healthy again after {hang_to_healthy:.2f} s (test clock); healer: "
-              f"time to detect {ttd / 1000:.2f} s, time to recover {ttr / 1000:.2f} s")
+        print(
+            f"hang (SIGSTOP): healthy again after {hang_to_healthy:.2f} s (test clock); healer: "
+            f"time to detect {ttd / 1000:.2f} s, time to recover {ttr / 1000:.2f} s"
+        )
         assert hang_to_healthy < 30 and ttr < 30_000
         container.reload()
         assert container.status == "running"
         with psycopg.connect(pg_dsn) as conn:
             actions = conn.execute(
                 "SELECT action, target, status FROM actions WHERE fingerprint IN (%s, %s) AND status = 'succeeded'",
-                (f"service_down:{service}", f"service_hung:{service}")).fetchall()
+                (f"service_down:{service}", f"service_hung:{service}"),
+            ).fetchall()
         assert sorted(actions) == [("restart_container", service, "succeeded")] * 2
     finally:
         stop.set()

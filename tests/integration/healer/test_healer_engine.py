@@ -38,9 +38,19 @@ def rows(dsn: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 def model_event(status: str, version: int, previous: int | None, command_id: str | None) -> dict[str, Any]:
     """What the trainer publishes in answer to the command ``command_id``."""
-    return {**header("trainer"), "model_name": "apply", "version": version, "status": status,
-            "previous_version": previous, "artifact_uri": "file:///m", "metrics": {}, "params": {},
-            "reason": "", "profile": [], "command_id": command_id}
+    return {
+        **header("trainer"),
+        "model_name": "apply",
+        "version": version,
+        "status": status,
+        "previous_version": previous,
+        "artifact_uri": "file:///m",
+        "metrics": {},
+        "params": {},
+        "reason": "",
+        "profile": [],
+        "command_id": command_id,
+    }
 
 
 def test_concept_drift_leads_to_a_gated_retrain_command_and_resolves_when_a_new_model_is_live(
@@ -59,8 +69,11 @@ def test_concept_drift_leads_to_a_gated_retrain_command_and_resolves_when_a_new_
         healer.on_model_event(model_event("live", 7, 6, command_id=None))  # the trainer acting on its own
         healer.on_model_event(model_event("live", 2, 1, commands[0]["event_id"]))  # its answer to this command
         assert healer.wait_idle(30)
-        status, ttd, ttr = rows(pg_dsn, "SELECT status, time_to_detect_ms, time_to_recover_ms FROM incidents "
-                                "WHERE incident_id = %s", inc["incident_id"])[0]
+        status, ttd, ttr = rows(
+            pg_dsn,
+            "SELECT status, time_to_detect_ms, time_to_recover_ms FROM incidents WHERE incident_id = %s",
+            inc["incident_id"],
+        )[0]
         assert status == "resolved" and ttd is not None and ttr >= ttd
         actions = read_topic(settings, "actions", until=3, timeout_s=20)
         assert [a["status"] for a in actions] == ["executed", "succeeded", "resolved"]
@@ -116,8 +129,9 @@ def test_a_storm_of_1000_copies_on_two_replicas_yields_one_action(topic_prefix: 
     try:
         for n in range(2):  # two replicas in separate groups: both see every copy (the worst case)
             healer, pool = make_healer(settings, synchronous=False)
-            proc = StreamProcessor(settings, ["incidents", "model.events"], f"healer-storm-{n}-{topic_prefix}",
-                                   handler(healer))
+            proc = StreamProcessor(
+                settings, ["incidents", "model.events"], f"healer-storm-{n}-{topic_prefix}", handler(healer)
+            )
             replicas.append((healer, pool, proc))
             t = threading.Thread(target=proc.run, args=(stop,), daemon=True)
             t.start()
@@ -131,12 +145,15 @@ def test_a_storm_of_1000_copies_on_two_replicas_yields_one_action(topic_prefix: 
         handled_s = time.monotonic() - started
         commands = read_topic(settings, "commands", timeout_s=5)
         assert [c["command"] for c in commands] == ["pause_ingest"]
-        executed = rows(pg_dsn, "SELECT count(*) FROM actions WHERE fingerprint = %s AND status = 'executed'",
-                        inc["fingerprint"])
+        executed = rows(
+            pg_dsn, "SELECT count(*) FROM actions WHERE fingerprint = %s AND status = 'executed'", inc["fingerprint"]
+        )
         assert executed == [(1,)]
         dups = replicas[0][0].safety.duplicates(inc["fingerprint"])
-        print(f"\nstorm: 1000 copies produced in {produced_s:.2f} s, handled by 2 replicas in {handled_s:.2f} s; "
-              f"1 action, {dups} copies recorded as updates or duplicates")
+        print(
+            f"\nstorm: 1000 copies produced in {produced_s:.2f} s, handled by 2 replicas in {handled_s:.2f} s; "
+            f"1 action, {dups} copies recorded as updates or duplicates"
+        )
         assert dups >= 1998
         # the re-raised incidents were not dropped: each is recorded on the open episode, or reopened it once
         # (the quarantine is not repeated within its cooldown, so that episode went to a human)
@@ -199,8 +216,9 @@ def test_targets_outside_the_project_and_bad_input_are_refused_and_audited(
         for value in bad:
             assert healer.on_incident(value).kind == "refuse"
         ids = [outsider["incident_id"], missing["incident_id"], *[b["incident_id"] for b in bad]]
-        audit = rows(pg_dsn, "SELECT incident_id, action, target, status, reason FROM actions "
-                     "WHERE incident_id = ANY(%s)", ids)
+        audit = rows(
+            pg_dsn, "SELECT incident_id, action, target, status, reason FROM actions WHERE incident_id = ANY(%s)", ids
+        )
         by_incident: dict[str, list[tuple[str, str, str, str]]] = {}
         for iid, *rest in audit:
             by_incident.setdefault(iid, []).append(tuple(rest))
@@ -256,8 +274,13 @@ def test_after_max_attempts_the_incident_escalates_with_webhook_and_email_alerts
     )
     with webhook_receiver() as (url, hooks), smtp_receiver() as (smtp_port, mails):
         settings = healer_settings(
-            topic_prefix, policy_path=policy, max_attempts=2, alert_webhook_url=url, smtp_host="127.0.0.1",
-            smtp_port=smtp_port, alert_email_to=["oncall@example.test"],
+            topic_prefix,
+            policy_path=policy,
+            max_attempts=2,
+            alert_webhook_url=url,
+            smtp_host="127.0.0.1",
+            smtp_port=smtp_port,
+            alert_email_to=["oncall@example.test"],
         )
         healer, pool = make_healer(settings)
         try:
@@ -271,15 +294,21 @@ def test_after_max_attempts_the_incident_escalates_with_webhook_and_email_alerts
             assert rows(pg_dsn, "SELECT status FROM incidents WHERE incident_id = %s", inc["incident_id"]) == [
                 ("escalated",)
             ]
-            statuses = [s for (s,) in rows(pg_dsn, "SELECT status FROM actions WHERE incident_id = %s ORDER BY ts",
-                                           inc["incident_id"])]
+            statuses = [
+                s
+                for (s,) in rows(
+                    pg_dsn, "SELECT status FROM actions WHERE incident_id = %s ORDER BY ts", inc["incident_id"]
+                )
+            ]
             assert statuses.count("failed") == 2 and statuses[-1] == "escalated"
             assert healer.stats.get("data_drift/-", "retrain") == (0, 2)
             assert len(hooks) == 1 and "escalated to a human" in hooks[0]["text"]
             assert "salary_k drifted (ADWIN)" in hooks[0]["text"]
             assert len(mails) == 1 and "oncall@example.test" in mails[0]["to"]
-            assert "Why: 2 attempt(s) did not fix it; last: not verified within 1 s: no answer to retrain command" \
+            assert (
+                "Why: 2 attempt(s) did not fix it; last: not verified within 1 s: no answer to retrain command"
                 in hooks[0]["text"]
+            )
             assert "Why: 2 attempt(s) did not fix it" in mails[0]["data"]
             outcomes = rows(pg_dsn, "SELECT success FROM outcomes WHERE incident_id = %s", inc["incident_id"])
             assert outcomes == [(False,), (False,)]
@@ -298,8 +327,11 @@ def test_cooldown_and_budget_are_shared_and_refusals_are_audited(topic_prefix: s
         # the quarantine that just ran is verified for it instead, and covers it
         other = incident(type="log_error", root_cause="data_quality", service="feature")
         healer.on_incident(other)
-        audit = rows(pg_dsn, "SELECT action, status, reason FROM actions WHERE incident_id = %s ORDER BY ts",
-                     other["incident_id"])
+        audit = rows(
+            pg_dsn,
+            "SELECT action, status, reason FROM actions WHERE incident_id = %s ORDER BY ts",
+            other["incident_id"],
+        )
         # (rows written within one millisecond tie on ts: their statuses are checked, not their order)
         refused = [a for a in audit if a[:2] == ("pause_ingest", "refused")]
         assert len(refused) == 1 and refused[0][2].startswith("cooldown"), audit
@@ -309,8 +341,11 @@ def test_cooldown_and_budget_are_shared_and_refusals_are_audited(topic_prefix: s
         # (a crash: a drift this soon after bad input would be handed to a human without any action)
         third = incident(type="service_down", service="inference")
         healer.on_incident(third)
-        audit = rows(pg_dsn, "SELECT action, status, reason FROM actions WHERE incident_id = %s ORDER BY ts",
-                     third["incident_id"])
+        audit = rows(
+            pg_dsn,
+            "SELECT action, status, reason FROM actions WHERE incident_id = %s ORDER BY ts",
+            third["incident_id"],
+        )
         refused = [a for a in audit if a[:2] == ("restart_container", "refused")]
         assert len(refused) == 1 and "budget" in refused[0][2], audit
         assert [c["command"] for c in read_topic(settings, "commands", timeout_s=3)] == ["pause_ingest"]
@@ -350,20 +385,29 @@ def test_a_drift_right_after_a_contract_break_is_not_retrained_on(topic_prefix: 
     first, pool1 = make_healer(settings, synchronous=True)
     second, pool2 = make_healer(settings, synchronous=True)
     try:
-        broken = incident(type="log_error", root_cause="schema_mismatch", service="ingest",
-                          summary="ingest: 5 schema mismatch errors in 1 s")
+        broken = incident(
+            type="log_error",
+            root_cause="schema_mismatch",
+            service="ingest",
+            summary="ingest: 5 schema mismatch errors in 1 s",
+        )
         assert first.on_incident(broken).kind == "act"
-        drift = incident(type="data_drift", service="inference", target="job_views",
-                         summary="Feature 'job_views' drifted")
+        drift = incident(
+            type="data_drift", service="inference", target="job_views", summary="Feature 'job_views' drifted"
+        )
         assert second.on_incident(drift).kind == "act"
         commands = read_topic(settings, "commands", until=None, timeout_s=20)
         assert [c["command"] for c in commands] == ["pause_ingest"], "no retrain on the echo of bad input"
-        actions = [a for a in read_topic(settings, "actions", until=None, timeout_s=20)
-                   if a["incident_id"] == drift["incident_id"]]
+        actions = [
+            a
+            for a in read_topic(settings, "actions", until=None, timeout_s=20)
+            if a["incident_id"] == drift["incident_id"]
+        ]
         assert [(a["action"], a["status"]) for a in actions] == [("alert", "escalated")]
         assert broken["incident_id"] in actions[0]["reason"] and "bad input" in actions[0]["reason"]
-        assert rows(pg_dsn, "SELECT root_cause, status FROM incidents WHERE incident_id = %s",
-                    drift["incident_id"]) == [("upstream_data", "escalated")]
+        assert rows(
+            pg_dsn, "SELECT root_cause, status FROM incidents WHERE incident_id = %s", drift["incident_id"]
+        ) == [("upstream_data", "escalated")]
     finally:
         first.close()
         second.close()
@@ -371,15 +415,19 @@ def test_a_drift_right_after_a_contract_break_is_not_retrained_on(topic_prefix: 
         pool2.close()
 
 
-def test_a_dependency_outside_the_allowlist_is_waited_for_until_its_errors_stop(
-    topic_prefix: str, pg_dsn: str
-) -> None:
+def test_a_dependency_outside_the_allowlist_is_waited_for_until_its_errors_stop(topic_prefix: str, pg_dsn: str) -> None:
     """Redis is not the healer's to restart: it waits, and resolves only once the reports have stopped."""
     settings = healer_settings(topic_prefix)
     healer, pool = make_healer(settings, synchronous=False)
     try:
-        first = incident(type="log_error", root_cause="dependency_unavailable", service="feature", target="redis",
-                         severity="error", summary="feature: 5 dependency unavailable errors in 1 s (redis)")
+        first = incident(
+            type="log_error",
+            root_cause="dependency_unavailable",
+            service="feature",
+            target="redis",
+            severity="error",
+            summary="feature: 5 dependency unavailable errors in 1 s (redis)",
+        )
         started = time.monotonic()
         assert healer.on_incident(first).kind == "act"
         for n in range(2, 6):  # the outage goes on for 12 s: the log-classifier updates the incident
@@ -389,16 +437,24 @@ def test_a_dependency_outside_the_allowlist_is_waited_for_until_its_errors_stop(
         stopped = time.monotonic()
         assert healer.wait_idle(90)
         resolved_after = time.monotonic() - stopped
-        actions = [a for a in read_topic(settings, "actions", until=None, timeout_s=20)
-                   if a["incident_id"] == first["incident_id"]]
+        actions = [
+            a
+            for a in read_topic(settings, "actions", until=None, timeout_s=20)
+            if a["incident_id"] == first["incident_id"]
+        ]
         steps = [(a["action"], a["target"], a["status"]) for a in actions if a["status"] != "updated"]
-        assert steps == [("restart_container", "redis", "refused"), ("wait", "redis", "executed"),
-                         ("wait", "redis", "succeeded"), ("wait", "redis", "resolved")], steps
+        assert steps == [
+            ("restart_container", "redis", "refused"),
+            ("wait", "redis", "executed"),
+            ("wait", "redis", "succeeded"),
+            ("wait", "redis", "resolved"),
+        ], steps
         assert "outside the allowlist" in actions[0]["reason"]
         assert resolved_after >= 19, f"resolved {resolved_after:.1f} s after the last report: before it was quiet"
         assert time.monotonic() - started < 60
         assert rows(pg_dsn, "SELECT status FROM incidents WHERE incident_id = %s", first["incident_id"]) == [
-            ("resolved",)]
+            ("resolved",)
+        ]
     finally:
         healer.close()
         pool.close()

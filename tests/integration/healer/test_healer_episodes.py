@@ -33,18 +33,24 @@ def one_row(dsn: str, sql: str, *params: Any) -> tuple[Any, ...]:
     return tuple(found[0])
 
 
-def actions_until(settings: HealerSettings, what: str, done: Callable[[list[dict[str, Any]]], bool],
-                  timeout_s: float = 30) -> list[dict[str, Any]]:
+def actions_until(
+    settings: HealerSettings, what: str, done: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 30
+) -> list[dict[str, Any]]:
     """The `actions` topic, read until ``done`` holds (bounded); the failure shows what was there."""
     actions = read_topic(settings, "actions", until=done, timeout_s=timeout_s)
     assert done(actions), f"no {what} on {settings.topic('actions')} within {timeout_s:g} s; it holds:\n" + "\n".join(
-        f"  {a['incident_id'][:8]} {a['action']} {a['status']}: {a['reason']}" for a in actions)
+        f"  {a['incident_id'][:8]} {a['action']} {a['status']}: {a['reason']}" for a in actions
+    )
     return actions
 
 
 def updated_for(incident_id: str, reported: str) -> Callable[[list[dict[str, Any]]], bool]:
-    return lambda acts: any(a["status"] == "updated" and a["incident_id"] == incident_id
-                            and a["detail"].get("reported_incident_id") == reported for a in acts)
+    return lambda acts: any(
+        a["status"] == "updated"
+        and a["incident_id"] == incident_id
+        and a["detail"].get("reported_incident_id") == reported
+        for a in acts
+    )
 
 
 @pytest.fixture
@@ -54,8 +60,9 @@ def model_feed(topic_prefix: str) -> Iterator[Callable[[Any], None]]:
     threads: list[threading.Thread] = []
 
     def attach(healer: Any) -> None:
-        proc = StreamProcessor(healer.settings, ["model.events"], f"healer-models-{uuid.uuid4().hex[:8]}",
-                               handler(healer))
+        proc = StreamProcessor(
+            healer.settings, ["model.events"], f"healer-models-{uuid.uuid4().hex[:8]}", handler(healer)
+        )
         thread = threading.Thread(target=proc.run, args=(stop,), daemon=True)
         thread.start()
         threads.append(thread)
@@ -69,9 +76,19 @@ def model_feed(topic_prefix: str) -> Iterator[Callable[[Any], None]]:
 
 def answer(settings: HealerSettings, command: dict[str, Any], version: int) -> None:
     """The trainer's answer to ``command``: ``version`` went live."""
-    record = {**header("trainer"), "model_name": "apply", "version": version, "status": "live",
-              "previous_version": version - 1, "artifact_uri": "file:///m", "metrics": {}, "params": {},
-              "reason": "test", "profile": [], "command_id": command["event_id"]}
+    record = {
+        **header("trainer"),
+        "model_name": "apply",
+        "version": version,
+        "status": "live",
+        "previous_version": version - 1,
+        "artifact_uri": "file:///m",
+        "metrics": {},
+        "params": {},
+        "reason": "test",
+        "profile": [],
+        "command_id": command["event_id"],
+    }
     producer = EventProducer(settings)
     producer.produce("model.events", record, "apply")
     producer.flush(30)
@@ -86,17 +103,28 @@ def test_a_report_of_an_escalated_problem_updates_it_until_a_human_resolves_it(t
             first = incident(type="log_error", root_cause="unknown", service="feature", count=2)
             assert healer.on_incident(first).kind == "act"  # the policy hands this cause to a human
             assert one_row(dsn, "SELECT status FROM incidents WHERE incident_id = %s", first["incident_id"]) == (
-                "escalated",)
-            later = incident(type="log_error", root_cause="unknown", service="feature", count=3,
-                             fingerprint=first["fingerprint"], last_seen=first["last_seen"] + 5_000)
+                "escalated",
+            )
+            later = incident(
+                type="log_error",
+                root_cause="unknown",
+                service="feature",
+                count=3,
+                fingerprint=first["fingerprint"],
+                last_seen=first["last_seen"] + 5_000,
+            )
             decision = healer.on_incident(later)
             assert decision.kind == "update" and "escalated to a human" in decision.reason
             assert healer.on_incident(later).kind == "update"  # a redelivered copy is not counted twice
-            count, last_seen = one_row(dsn, "SELECT count, (extract(epoch FROM last_seen) * 1000)::bigint "
-                                       "FROM incidents WHERE incident_id = %s", first["incident_id"])
+            count, last_seen = one_row(
+                dsn,
+                "SELECT count, (extract(epoch FROM last_seen) * 1000)::bigint FROM incidents WHERE incident_id = %s",
+                first["incident_id"],
+            )
             assert (count, last_seen) == (2 + 3, later["last_seen"])
-            actions = actions_until(settings, "update of the escalated incident",
-                                    updated_for(first["incident_id"], later["incident_id"]))
+            actions = actions_until(
+                settings, "update of the escalated incident", updated_for(first["incident_id"], later["incident_id"])
+            )
             update = next(a for a in actions if a["status"] == "updated")
             assert update["detail"]["episode_status"] == "escalated" and update["detail"]["count"] == "3"
             # no new ladder climb: one escalation, one alert, nothing audited under the later incident's id
@@ -110,13 +138,16 @@ def test_a_report_of_an_escalated_problem_updates_it_until_a_human_resolves_it(t
             assert client.post(f"/incidents/{first['incident_id']}/resolve").status_code == 409
             assert client.post("/incidents/nope/resolve").status_code == 404
             assert one_row(dsn, "SELECT status FROM incidents WHERE incident_id = %s", first["incident_id"]) == (
-                "resolved",)
+                "resolved",
+            )
 
-            fresh = incident(type="log_error", root_cause="unknown", service="feature",
-                             fingerprint=first["fingerprint"])
+            fresh = incident(
+                type="log_error", root_cause="unknown", service="feature", fingerprint=first["fingerprint"]
+            )
             assert healer.on_incident(fresh).kind == "act"  # a new episode
             assert one_row(dsn, "SELECT status FROM incidents WHERE incident_id = %s", fresh["incident_id"]) == (
-                "escalated",)
+                "escalated",
+            )
             assert len(hooks) == 2
         finally:
             healer.close()
@@ -139,14 +170,17 @@ def test_a_report_during_an_episode_updates_it_and_after_it_is_resolved_a_fresh_
         again = incident(type="concept_drift", service="inference", fingerprint=drift["fingerprint"], count=4)
         decision = healer.on_incident(again)
         assert decision.kind == "update" and "being healed" in decision.reason
-        actions = actions_until(settings, "update of the episode in progress",
-                                updated_for(drift["incident_id"], again["incident_id"]))
+        actions = actions_until(
+            settings, "update of the episode in progress", updated_for(drift["incident_id"], again["incident_id"])
+        )
         assert next(a for a in actions if a["status"] == "updated")["detail"]["episode_status"] == "acting"
 
         answer(settings, first_retrain[0], version=2)
         assert healer.wait_idle(60), "the first episode did not finish within 60 s"
         assert one_row(dsn, "SELECT status, count FROM incidents WHERE incident_id = %s", drift["incident_id"]) == (
-            "resolved", 1 + 4)
+            "resolved",
+            1 + 4,
+        )
 
         fresh = incident(type="concept_drift", service="inference", fingerprint=drift["fingerprint"])
         decision = healer.on_incident(fresh)
@@ -156,10 +190,13 @@ def test_a_report_during_an_episode_updates_it_and_after_it_is_resolved_a_fresh_
         answer(settings, commands[1], version=3)
         assert healer.wait_idle(60), "the second episode did not finish within 60 s"
         assert one_row(dsn, "SELECT status FROM incidents WHERE incident_id = %s", fresh["incident_id"]) == (
-            "resolved",)
-        actions = actions_until(settings, "the second episode's success",
-                                lambda acts: any(a["status"] == "succeeded" and a["incident_id"] == fresh["incident_id"]
-                                                 for a in acts))
+            "resolved",
+        )
+        actions = actions_until(
+            settings,
+            "the second episode's success",
+            lambda acts: any(a["status"] == "succeeded" and a["incident_id"] == fresh["incident_id"] for a in acts),
+        )
         won = {a["incident_id"]: a["detail"]["model_version"] for a in actions if a["status"] == "succeeded"}
         assert won == {drift["incident_id"]: "2", fresh["incident_id"]: "3"}
     finally:
@@ -179,16 +216,18 @@ def test_a_problem_back_within_the_cooldown_goes_to_a_human_instead_of_repeating
         assert one_row(dsn, "SELECT status FROM incidents WHERE incident_id = %s", bad["incident_id"]) == ("resolved",)
         back = incident(type="data_quality", service="ingest", fingerprint=bad["fingerprint"])
         assert healer.on_incident(back).kind == "act"  # not swallowed: a new episode
-        status, = one_row(dsn, "SELECT status FROM incidents WHERE incident_id = %s", back["incident_id"])
+        (status,) = one_row(dsn, "SELECT status FROM incidents WHERE incident_id = %s", back["incident_id"])
         assert status == "escalated"
-        refused, = one_row(dsn, "SELECT reason FROM actions WHERE incident_id = %s AND action = 'pause_ingest'",
-                           back["incident_id"])
+        (refused,) = one_row(
+            dsn, "SELECT reason FROM actions WHERE incident_id = %s AND action = 'pause_ingest'", back["incident_id"]
+        )
         assert "of this same problem, which came back; not repeating it" in refused
         assert [c["command"] for c in read_topic(settings, "commands", timeout_s=3)] == ["pause_ingest"]
         still = incident(type="data_quality", service="ingest", fingerprint=bad["fingerprint"])
         assert healer.on_incident(still).kind == "update"  # now held by the escalated episode
-        actions_until(settings, "update of the escalated episode",
-                      updated_for(back["incident_id"], still["incident_id"]))
+        actions_until(
+            settings, "update of the escalated episode", updated_for(back["incident_id"], still["incident_id"])
+        )
     finally:
         healer.close()
         pool.close()

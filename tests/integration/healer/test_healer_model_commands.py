@@ -85,8 +85,9 @@ def test_each_incident_is_verified_only_by_the_answer_to_its_own_retrain(
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
     # no cooldown: each incident sends a retrain of its own, all four at once
-    settings = healer_settings(topic_prefix, policy_path=policy, cooldown_s=0, postgres_dsn=schema_dsn,
-                               max_concurrent_episodes=4)
+    settings = healer_settings(
+        topic_prefix, policy_path=policy, cooldown_s=0, postgres_dsn=schema_dsn, max_concurrent_episodes=4
+    )
     healer, pool = make_healer(settings, synchronous=False)
     try:
         feed_models(healer)
@@ -100,17 +101,23 @@ def test_each_incident_is_verified_only_by_the_answer_to_its_own_retrain(
         assert healer.wait_idle(240), f"episodes still running after 240 s; read {trainer.log}"
 
         commands = {c["incident_id"]: c["event_id"] for c in read_topic(settings, "commands", until=4, timeout_s=10)}
-        answers = {e["command_id"]: e for e in read_topic(settings, "model.events", until=5, timeout_s=20)
-                   if e["command_id"]}
+        answers = {
+            e["command_id"]: e for e in read_topic(settings, "model.events", until=5, timeout_s=20) if e["command_id"]
+        }
         missing = [k for k, inc in incidents.items() if commands.get(inc["incident_id"]) not in answers]
         assert not missing, f"no trainer answer for the retrain of {missing}; read {trainer.log}"
         own = {k: answers[commands[inc["incident_id"]]] for k, inc in incidents.items()}
-        assert {k: e["status"] for k, e in own.items()} == {"a": "live", "b": "live", "x": "rejected", "y": "live"}, \
+        assert {k: e["status"] for k, e in own.items()} == {"a": "live", "b": "live", "x": "rejected", "y": "live"}, (
             f"read {trainer.log}"
+        )
         assert len({e["version"] for e in own.values()}) == 4  # one version per command
 
-        actions = read_topic(settings, "actions", until=lambda acts: sum(
-            a["status"] in ("resolved", "escalated") for a in acts) >= 4, timeout_s=20)
+        actions = read_topic(
+            settings,
+            "actions",
+            until=lambda acts: sum(a["status"] in ("resolved", "escalated") for a in acts) >= 4,
+            timeout_s=20,
+        )
         final = {a["incident_id"]: a for a in actions if a["status"] in ("resolved", "escalated")}
         verdicts = {a["incident_id"]: a for a in actions if a["status"] in ("succeeded", "failed")}
         for key in ("a", "b", "y"):  # each went live with its own version, whatever the others' answers said
@@ -122,7 +129,8 @@ def test_each_incident_is_verified_only_by_the_answer_to_its_own_retrain(
         gate_reason = own["x"]["reason"]  # the trainer's: the command's reason, then the gate's
         assert "below the floor" in gate_reason or "worse than live" in gate_reason, gate_reason
         assert verdicts[x_id]["status"] == "failed" and verdicts[x_id]["detail"]["model_version"] == str(
-            own["x"]["version"])
+            own["x"]["version"]
+        )
         assert f"the gate rejected candidate v{own['x']['version']}" in verdicts[x_id]["reason"]
         assert gate_reason in verdicts[x_id]["reason"]
         assert final[x_id]["status"] == "escalated" and gate_reason in final[x_id]["reason"]

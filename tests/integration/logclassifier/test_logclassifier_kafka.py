@@ -45,9 +45,17 @@ def classifier() -> Iterator[LogClassifier]:
 
 def log_record(service: str, message: str, level: str = "ERROR", traceback: str | None = None) -> dict[str, Any]:
     return {
-        "event_id": str(uuid.uuid4()), "ts": now_ms(), "source": service, "service": service, "level": level,
-        "logger": f"services.{service}", "message": message, "exc_type": None, "traceback": traceback,
-        "host": "127.0.0.1", "container": None,
+        "event_id": str(uuid.uuid4()),
+        "ts": now_ms(),
+        "source": service,
+        "service": service,
+        "level": level,
+        "logger": f"services.{service}",
+        "message": message,
+        "exc_type": None,
+        "traceback": traceback,
+        "host": "127.0.0.1",
+        "container": None,
     }
 
 
@@ -100,8 +108,10 @@ def test_corrupt_model_burst_gives_model_error(
     make_settings: Callable[..., LogClassifierSettings], classifier: LogClassifier
 ) -> None:
     settings = make_settings(LogClassifierSettings, drain_persistence="none", burst_min_count=5)
-    records = [log_record("inference", "model reload failed", traceback=f"Traceback ...\n{CORRUPT.format(i % 3)}\n")
-               for i in range(12)]
+    records = [
+        log_record("inference", "model reload failed", traceback=f"Traceback ...\n{CORRUPT.format(i % 3)}\n")
+        for i in range(12)
+    ]
     incidents, _ = run_classifier(settings, classifier, records)
     assert len(incidents) == 1
     assert incidents[0]["type"] == "model_error"
@@ -113,8 +123,13 @@ def test_healthy_stream_gives_no_incident(
     make_settings: Callable[..., LogClassifierSettings], classifier: LogClassifier
 ) -> None:
     settings = make_settings(LogClassifierSettings, drain_persistence="none", burst_min_count=5)
-    records = [log_record(svc, msg, level=lvl) for svc in ("feature", "inference")
-               for msg in HEALTHY for lvl in ("INFO", "WARNING") for _ in range(4)]
+    records = [
+        log_record(svc, msg, level=lvl)
+        for svc in ("feature", "inference")
+        for msg in HEALTHY
+        for lvl in ("INFO", "WARNING")
+        for _ in range(4)
+    ]
     incidents, raised = run_classifier(settings, classifier, records)
     assert raised == 0
     assert incidents == []

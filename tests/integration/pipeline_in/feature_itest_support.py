@@ -17,8 +17,15 @@ def start_feature_worker(env: dict[str, str], data_dir: Path, log: Path, **extra
 
     Its HTTP server gets a free port unless ``env`` names one: the default 8002 may belong to a running demo.
     """
-    env = {"AIG_HTTP_PORT": str(free_port()), **env, "AIG_DATA_DIR": str(data_dir), "AIG_WEB_PORT": "0",
-           "AIG_LOG_TO_KAFKA": "false", "AIG_COMMIT_INTERVAL_S": "0.5", **extra}
+    env = {
+        "AIG_HTTP_PORT": str(free_port()),
+        **env,
+        "AIG_DATA_DIR": str(data_dir),
+        "AIG_WEB_PORT": "0",
+        "AIG_LOG_TO_KAFKA": "false",
+        "AIG_COMMIT_INTERVAL_S": "0.5",
+        **extra,
+    }
     return start_service("services.feature", env, log)
 
 
@@ -31,8 +38,12 @@ def send_interactions(settings: CommonSettings, events: list[dict[str, Any]]) ->
 
 def vector_for(settings: CommonSettings, interaction_id: str, timeout_s: float) -> dict[str, Any]:
     """The newest FeatureVector of ``interaction_id``; fails after ``timeout_s``."""
-    found = read_topic(settings, "features", timeout_s=timeout_s,
-                       until=lambda rows: any(r["interaction_id"] == interaction_id for r in rows))
+    found = read_topic(
+        settings,
+        "features",
+        timeout_s=timeout_s,
+        until=lambda rows: any(r["interaction_id"] == interaction_id for r in rows),
+    )
     match = [r for r in found if r["interaction_id"] == interaction_id]
     assert match, f"no FeatureVector for {interaction_id} within {timeout_s} s"
     return match[-1]

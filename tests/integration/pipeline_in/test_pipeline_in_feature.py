@@ -25,8 +25,9 @@ from tests.support.kafka import interaction, read_topic
 
 
 @pytest.mark.timeout(300)
-def test_windowed_counts_survive_sigkill(settings_env: dict[str, str], topic_prefix: str, tmp_path: Path,
-                                        pg_dsn: str, redis_url: str) -> None:
+def test_windowed_counts_survive_sigkill(
+    settings_env: dict[str, str], topic_prefix: str, tmp_path: Path, pg_dsn: str, redis_url: str
+) -> None:
     settings = CommonSettings(topic_prefix=topic_prefix, log_to_kafka=False)
     env = {**settings_env, "AIG_REDIS_KEY_PREFIX": f"{topic_prefix}features:"}
     log = tmp_path / "feature.log"
@@ -84,15 +85,22 @@ def test_windowed_counts_survive_sigkill(settings_env: dict[str, str], topic_pre
 
 
 @pytest.mark.timeout(180)
-def test_undecodable_input_is_dead_lettered_and_labels_are_stored(settings_env: dict[str, str], topic_prefix: str,
-                                                                 tmp_path: Path, pg_dsn: str) -> None:
+def test_undecodable_input_is_dead_lettered_and_labels_are_stored(
+    settings_env: dict[str, str], topic_prefix: str, tmp_path: Path, pg_dsn: str
+) -> None:
     settings = CommonSettings(topic_prefix=topic_prefix, log_to_kafka=False)
     worker = start_feature_worker(settings_env, tmp_path / "data", tmp_path / "feature.log")
     try:
         producer = EventProducer(settings)
         producer.produce_raw("interactions.valid", b"\x00garbage, not avro at all", "m1")
-        label: dict[str, Any] = {"event_id": "l-1", "ts": now_ms(), "source": "test",
-                                 "interaction_id": f"{topic_prefix}i-1", "member_id": "m1", "applied": True}
+        label: dict[str, Any] = {
+            "event_id": "l-1",
+            "ts": now_ms(),
+            "source": "test",
+            "interaction_id": f"{topic_prefix}i-1",
+            "member_id": "m1",
+            "applied": True,
+        }
         producer.produce("labels", label, key=label["interaction_id"])
         producer.flush()
         dead = read_topic(settings, "deadletter", until=1, timeout_s=90)
@@ -102,8 +110,9 @@ def test_undecodable_input_is_dead_lettered_and_labels_are_stored(settings_env: 
         row = None
         with psycopg.connect(pg_dsn, autocommit=True) as conn:
             while row is None and time.monotonic() < deadline:
-                row = conn.execute("SELECT applied FROM labels WHERE interaction_id = %s",
-                                   (label["interaction_id"],)).fetchone()
+                row = conn.execute(
+                    "SELECT applied FROM labels WHERE interaction_id = %s", (label["interaction_id"],)
+                ).fetchone()
                 time.sleep(0.3)
         assert row == (True,)
     finally:

@@ -68,8 +68,9 @@ def fresh_prefixes(infra: dict[str, str]) -> Iterator[list[str]]:
 
 
 def _topics_with(bootstrap: str, prefix: str) -> list[str]:
-    return [t for t in AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
-            if t.startswith(prefix)]
+    return [
+        t for t in AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics if t.startswith(prefix)
+    ]
 
 
 def _served(bootstrap: str, name: str) -> bool:
@@ -83,25 +84,38 @@ def _cold_start(prefix: str, tmp: Path, redis_url: str) -> tuple[ReadyRecorder, 
     assert _topics_with(settings.kafka_bootstrap, prefix) == [], f"prefix {prefix} is not fresh"
     log = tmp / "feature.log"
     port = free_port()
-    env = {**os.environ, "AIG_TOPIC_PREFIX": prefix, "PYTHONUNBUFFERED": "1", "AIG_HTTP_PORT": str(port),
-           "AIG_REDIS_URL": redis_url, "AIG_REDIS_KEY_PREFIX": f"{prefix}features:"}
+    env = {
+        **os.environ,
+        "AIG_TOPIC_PREFIX": prefix,
+        "PYTHONUNBUFFERED": "1",
+        "AIG_HTTP_PORT": str(port),
+        "AIG_REDIS_URL": redis_url,
+        "AIG_REDIS_KEY_PREFIX": f"{prefix}features:",
+    }
     worker = start_feature_worker(env, tmp / "data", log)
     recorder: ReadyRecorder | None = None
     try:
         recorder = ReadyRecorder(port)
         recorder.thread.start()
-        wait_until(lambda: _served(settings.kafka_bootstrap, settings.topic("interactions.valid")), 60,
-                   "the worker did not create interactions.valid", log, worker)
+        wait_until(
+            lambda: _served(settings.kafka_bootstrap, settings.topic("interactions.valid")),
+            60,
+            "the worker did not create interactions.valid",
+            log,
+            worker,
+        )
         base = now_ms()
         # Sent while faust may still be starting: one member and one job, so the counts are checkable.
         events = [{**interaction(i), "member_id": "m-cold", "job_id": "j-cold", "ts": base + i} for i in range(EVENTS)]
         send_interactions(settings, events)
         wanted = {e["event_id"] for e in events}
-        vectors = read_topic(settings, "features", timeout_s=120,
-                             until=lambda rows: {r["interaction_id"] for r in rows} >= wanted)
+        vectors = read_topic(
+            settings, "features", timeout_s=120, until=lambda rows: {r["interaction_id"] for r in rows} >= wanted
+        )
         missing = wanted - {v["interaction_id"] for v in vectors}
-        assert not missing, (f"{len(missing)} of {EVENTS} interactions got no FeatureVector within 120 s "
-                             f"(prefix {prefix}); read {log}")
+        assert not missing, (
+            f"{len(missing)} of {EVENTS} interactions got no FeatureVector within 120 s (prefix {prefix}); read {log}"
+        )
         wait_until(recorder.first_ready, 60, "/ready never answered 200", log, worker)
     finally:
         code = stop_service(worker)
@@ -123,8 +137,12 @@ def test_cold_start_on_fresh_topics_turns_the_first_interactions_into_vectors(
         tmp.mkdir()
         recorder, vectors, log = _cold_start(prefix, tmp, redis_url)
         app_id = f"{prefix}aig-feature"
-        expected = {f"{app_id}-by-job", f"{app_id}-member-views-changelog", f"{app_id}-job-views-changelog",
-                    f"{app_id}-__assignor-__leader"}
+        expected = {
+            f"{app_id}-by-job",
+            f"{app_id}-member-views-changelog",
+            f"{app_id}-job-views-changelog",
+            f"{app_id}-__assignor-__leader",
+        }
         created = set(_topics_with(CommonSettings().kafka_bootstrap, prefix))
         assert expected <= created, f"faust's own topics missing: {sorted(expected - created)}; read {log}"
 
@@ -139,12 +157,16 @@ def test_cold_start_on_fresh_topics_turns_the_first_interactions_into_vectors(
         assert all(a.status == 503 and not a.body["ready"] for a in early), early
         # 200 only once faust holds partitions of its input, its repartition topic and its changelogs.
         reason = first_ready.reason("faust_worker")
-        for topic in (f"{prefix}interactions.valid", f"{app_id}-by-job", f"{app_id}-member-views-changelog",
-                      f"{app_id}-job-views-changelog"):
+        for topic in (
+            f"{prefix}interactions.valid",
+            f"{app_id}-by-job",
+            f"{app_id}-member-views-changelog",
+            f"{app_id}-job-views-changelog",
+        ):
             assert f"{topic}: 3" in reason, f"{topic} not held when /ready turned 200: {reason}; read {log}"
         text = log.read_text(errors="replace")
         for sign in ("Ignoring missing topic", "not found in cluster metadata"):
             assert sign not in text, f"{sign!r} in the worker log (cold start {run + 1}); read {log}"
-        print(f"cold start {run + 1}: {len(early)} answers 503 before ready ({early[0].reasons}); "
-              f"{len(vectors)} vectors")
-
+        print(
+            f"cold start {run + 1}: {len(early)} answers 503 before ready ({early[0].reasons}); {len(vectors)} vectors"
+        )

@@ -81,8 +81,11 @@ def test_http_batch_answers_per_event_and_sends_the_valid_ones(ingest: tuple) ->
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["accepted"] == 1 and body["rejected"] == 2
-    assert body["errors"][0] == {"index": 1, "event_id": body["errors"][0]["event_id"],
-                                 "reason": "region: 'mars' is not one of apac, eu, latam, mea, na"}
+    assert body["errors"][0] == {
+        "index": 1,
+        "event_id": body["errors"][0]["event_id"],
+        "reason": "region: 'mars' is not one of apac, eu, latam, mea, na",
+    }
     assert "job_id: required field is missing" in body["errors"][1]["reason"]
     valid = read_topic(settings, "interactions.valid", until=1, timeout_s=30)
     assert len(valid) == 1 and valid[0]["salary_k"] == 90.0 and valid[0]["source"] == "ingest-http"
@@ -91,8 +94,11 @@ def test_http_batch_answers_per_event_and_sends_the_valid_ones(ingest: tuple) ->
 def test_pause_and_resume_commands(ingest: tuple) -> None:
     settings, processor, client = ingest
     producer = EventProducer(settings)
-    producer.produce("commands", {**header("test"), "command": "pause_ingest", "target": "ingest",
-                                  "reason": "data quality incident"}, key="ingest")
+    producer.produce(
+        "commands",
+        {**header("test"), "command": "pause_ingest", "target": "ingest", "reason": "data quality incident"},
+        key="ingest",
+    )
     producer.flush()
     _wait(lambda: processor.paused)
     # the consumer applies the pause at its next poll; the gauge says when it did

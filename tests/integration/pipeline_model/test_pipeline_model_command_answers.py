@@ -26,8 +26,10 @@ __all__ = ["schema_dsn", "start"]  # fixtures: the import is their registration
 
 def answered(ids: set[str]) -> Callable[[list[dict[str, Any]]], bool]:
     """True once each of ``ids`` is carried by at least one event."""
+
     def done(events: list[dict[str, Any]]) -> bool:
         return ids <= {e["command_id"] for e in events}
+
     return done
 
 
@@ -46,8 +48,9 @@ def test_commands_sent_together_each_get_their_own_answer(
     rollback = send_command(topic_prefix, "rollback", "trainer")
     ids = {first, second, starved, rollback}
     events = model_events(topic_prefix, lambda evs: answered(ids)(evs) and len(evs) >= 6)
-    assert answered(ids)(events), f"commands without an answer after 90 s: " \
-        f"{ids - {e['command_id'] for e in events}}; read {trainer.log}"
+    assert answered(ids)(events), (
+        f"commands without an answer after 90 s: {ids - {e['command_id'] for e in events}}; read {trainer.log}"
+    )
     by_command: dict[str, list[tuple[str, int]]] = {}
     for e in events[1:]:
         by_command.setdefault(e["command_id"], []).append((e["status"], e["version"]))
@@ -63,6 +66,7 @@ def test_commands_sent_together_each_get_their_own_answer(
     # a replayed command re-sends its own answer, not a new one
     send_command(topic_prefix, "retrain", "trainer", event_id=starved)
     replayed = model_events(topic_prefix, lambda evs: len(evs) >= 7)
-    assert [(e["event_id"], e["command_id"]) for e in replayed[6:]] == [(refusal["event_id"], starved)], \
+    assert [(e["event_id"], e["command_id"]) for e in replayed[6:]] == [(refusal["event_id"], starved)], (
         f"read {trainer.log}"
+    )
     assert trainer.stop() == 0, trainer.tail()

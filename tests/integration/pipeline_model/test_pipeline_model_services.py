@@ -128,8 +128,9 @@ def test_retrain_while_serving_swaps_models_without_a_failed_request(
     # The concept drifts: newer rows (two hours later) invert the skill effect; v1 is now wrong.
     newest = make_rows(1200, seed=42, flip=True, id_prefix="new")
     shift = make_rows(1200, seed=41)[-1].ts - newest[0].ts + timedelta(hours=2)
-    insert_rows(schema_dsn, [LabelledRow(r.interaction_id, r.ts + shift, r.numeric, r.categorical, r.label)
-                             for r in newest])
+    insert_rows(
+        schema_dsn, [LabelledRow(r.interaction_id, r.ts + shift, r.numeric, r.categorical, r.label) for r in newest]
+    )
     client = Client(f"{base}/predict")
     thread = threading.Thread(target=client.run)
     thread.start()
@@ -146,14 +147,15 @@ def test_retrain_while_serving_swaps_models_without_a_failed_request(
     finally:
         client.stop.set()
         thread.join(10)
-    print(f"retrain under load: {len(client.results)} requests, versions {client.versions()}, "
-          f"{len(client.errors)} failed")
+    print(
+        f"retrain under load: {len(client.results)} requests, versions {client.versions()}, {len(client.errors)} failed"
+    )
     assert client.errors == [], client.errors[:5]
     assert client.versions() == {1, 2}
     assert len(client.results) > 100
     # Once v2 answered, v1 never answers again.
     versions = [v for _, v in client.results]
-    assert 1 not in versions[versions.index(2):]
+    assert 1 not in versions[versions.index(2) :]
     assert httpx.get(f"{base}/model").json()["version"] == 2
     assert inference.stop() == 0, inference.tail()
     assert trainer.stop() == 0, trainer.tail()
@@ -207,8 +209,15 @@ def test_rollback_restores_the_previous_version(
     for i, row in enumerate(make_rows(20, seed=43)):
         producer.produce(
             "features",
-            {**header("test"), "interaction_id": f"fv{i}", "member_id": f"m{i}", "job_id": "j1",
-             "interaction_ts": 0, "numeric": dict(row.numeric), "categorical": dict(row.categorical)},
+            {
+                **header("test"),
+                "interaction_id": f"fv{i}",
+                "member_id": f"m{i}",
+                "job_id": "j1",
+                "interaction_ts": 0,
+                "numeric": dict(row.numeric),
+                "categorical": dict(row.categorical),
+            },
             key=f"m{i}",
         )
     producer.flush(30)
@@ -219,7 +228,6 @@ def test_rollback_restores_the_previous_version(
     assert trainer.stop() == 0, trainer.tail()
 
 
-
 def _check_online_store(base: str, redis_url: str, key_prefix: str) -> None:
     """Rows given only by ids are completed from the hashes the feature service writes to Redis."""
     import redis
@@ -227,8 +235,13 @@ def _check_online_store(base: str, redis_url: str, key_prefix: str) -> None:
     from services.feature.handlers import online_hashes
 
     row = make_rows(1, seed=44)[0]
-    fv = {"member_id": "m-on", "job_id": "j-on", "interaction_ts": 1, "numeric": dict(row.numeric),
-          "categorical": dict(row.categorical)}
+    fv = {
+        "member_id": "m-on",
+        "job_id": "j-on",
+        "interaction_ts": 1,
+        "numeric": dict(row.numeric),
+        "categorical": dict(row.categorical),
+    }
     client = redis.Redis.from_url(redis_url)
     written = online_hashes(fv, key_prefix)
     try:
@@ -247,9 +260,7 @@ def _check_online_store(base: str, redis_url: str, key_prefix: str) -> None:
         client.close()
 
 
-def test_registry_keeps_rejected_candidates_out_and_replayed_commands_act_once(
-    schema_dsn: str, tmp_path: Path
-) -> None:
+def test_registry_keeps_rejected_candidates_out_and_replayed_commands_act_once(schema_dsn: str, tmp_path: Path) -> None:
     """In-process against real PostgreSQL: the gate's rejection and command idempotency."""
     from services.trainer.settings import TrainerSettings
     from services.trainer.training import Trainer
@@ -263,8 +274,14 @@ def test_registry_keeps_rejected_candidates_out_and_replayed_commands_act_once(
     assert trainer.bootstrap_if_needed() == []  # a live model exists: nothing more to do
 
     strict = Trainer(settings.model_copy(update={"min_auc": 0.99}), trainer.connect)
-    command = {**header("operator"), "command": "retrain", "target": "trainer", "reason": "drift",
-               "incident_id": "inc-9", "params": {}}
+    command = {
+        **header("operator"),
+        "command": "retrain",
+        "target": "trainer",
+        "reason": "drift",
+        "incident_id": "inc-9",
+        "params": {},
+    }
     rejected = strict.handle_command(command)
     assert [(e["status"], e["version"], e["previous_version"]) for e in rejected] == [("rejected", 2, 1)]
     assert "below the floor" in rejected[0]["reason"] and rejected[0]["reason"].startswith("drift")

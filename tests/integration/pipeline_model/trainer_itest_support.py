@@ -63,9 +63,7 @@ def insert_rows(dsn: str, rows: list[LabelledRow]) -> None:
 
 
 @pytest.fixture
-def start(
-    settings_env: dict[str, str], schema_dsn: str, tmp_path: Path
-) -> Iterator[Callable[..., Proc]]:
+def start(settings_env: dict[str, str], schema_dsn: str, tmp_path: Path) -> Iterator[Callable[..., Proc]]:
     """Start ``python -m services.<name>`` on this test's topics and schema; its output goes to <tmp>/<name>.log."""
     procs: list[Proc] = []
 
@@ -83,8 +81,11 @@ def start(
         }
         log = tmp_path / f"{service}.log"
         popen = subprocess.Popen(
-            [sys.executable, "-m", f"services.{service}"], cwd=REPO_ROOT, env=full,
-            stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            [sys.executable, "-m", f"services.{service}"],
+            cwd=REPO_ROOT,
+            env=full,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         proc = Proc(service, popen, log)
         procs.append(proc)
@@ -103,8 +104,9 @@ def has(status: str, version: int) -> Callable[[list[dict[str, Any]]], bool]:
     return lambda evs: any(e["status"] == status and e["version"] == version for e in evs)
 
 
-def send_command(prefix: str, command: str, target: str, params: dict[str, str] | None = None,
-                 event_id: str | None = None) -> str:
+def send_command(
+    prefix: str, command: str, target: str, params: dict[str, str] | None = None, event_id: str | None = None
+) -> str:
     record = {
         **header("operator", event_id=event_id),
         "command": command,

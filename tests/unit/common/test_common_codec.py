@@ -22,8 +22,18 @@ def codec() -> AvroCodec:
 
 def test_catalogue_has_one_schema_per_event_type(codec: AvroCodec) -> None:
     assert codec.names == sorted(
-        ["Command", "DeadLetter", "FeatureVector", "HealingAction", "Incident", "Interaction", "Label",
-         "LogRecord", "ModelPublished", "Prediction"]
+        [
+            "Command",
+            "DeadLetter",
+            "FeatureVector",
+            "HealingAction",
+            "Incident",
+            "Interaction",
+            "Label",
+            "LogRecord",
+            "ModelPublished",
+            "Prediction",
+        ]
     )
 
 
@@ -51,9 +61,16 @@ def test_record_from_older_writer_is_read_by_newer_reader(codec: AvroCodec) -> N
     old_writer.register(_incident_v1(), current=True)
     codec.register(_incident_v1())  # known as a past version, not current
     record = {
-        **header("drift"), "incident_id": "i-1", "fingerprint": "data_drift:salary_k", "type": "data_drift",
-        "service": "feature", "severity": "warning", "summary": "salary_k shifted", "count": 1,
-        "first_seen": 1_700_000_000_000, "last_seen": 1_700_000_000_000,
+        **header("drift"),
+        "incident_id": "i-1",
+        "fingerprint": "data_drift:salary_k",
+        "type": "data_drift",
+        "service": "feature",
+        "severity": "warning",
+        "summary": "salary_k shifted",
+        "count": 1,
+        "first_seen": 1_700_000_000_000,
+        "last_seen": 1_700_000_000_000,
     }
     data = old_writer.encode("Incident", record)
     assert data[2:10] != codec.current("Incident").fingerprint
@@ -68,8 +85,16 @@ def test_new_reader_rejects_old_writer_without_known_version() -> None:
     old_writer = AvroCodec()
     old_writer.register(_incident_v1(), current=True)
     record = {
-        **header("x"), "incident_id": "i", "fingerprint": "f", "type": "data_drift", "service": "s",
-        "severity": "warning", "summary": "s", "count": 1, "first_seen": 0, "last_seen": 0,
+        **header("x"),
+        "incident_id": "i",
+        "fingerprint": "f",
+        "type": "data_drift",
+        "service": "s",
+        "severity": "warning",
+        "summary": "s",
+        "count": 1,
+        "first_seen": 0,
+        "last_seen": 0,
     }
     with pytest.raises(CodecError, match=r"unknown writer schema fingerprint [0-9a-f]{16}"):
         fresh.decode(old_writer.encode("Incident", record))

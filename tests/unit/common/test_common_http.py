@@ -23,8 +23,11 @@ def test_checks_answer_a_bool_a_reason_or_raise() -> None:
 def test_body_is_ready_only_when_every_check_is() -> None:
     ok, body = readiness_body({"kafka": lambda: (True, "holds t[0]"), "model": lambda: False})
     assert not ok
-    assert body == {"ready": False, "checks": {"kafka": True, "model": False},
-                    "reasons": {"kafka": "holds t[0]", "model": "not ready"}}
+    assert body == {
+        "ready": False,
+        "checks": {"kafka": True, "model": False},
+        "reasons": {"kafka": "holds t[0]", "model": "not ready"},
+    }
     assert readiness_body({})[0] is True
 
 

@@ -10,8 +10,17 @@ from services.common.settings import REPO_ROOT, CommonSettings
 from services.common.topics import KafkaTopic, catalogue_topics, load_catalogue, topic_spec, unserved_topics
 
 DESIGN_TOPICS = {
-    "interactions.raw", "interactions.valid", "features", "predictions", "labels", "model.events",
-    "commands", "logs", "incidents", "actions", "deadletter",
+    "interactions.raw",
+    "interactions.valid",
+    "features",
+    "predictions",
+    "labels",
+    "model.events",
+    "commands",
+    "logs",
+    "incidents",
+    "actions",
+    "deadletter",
 }
 
 

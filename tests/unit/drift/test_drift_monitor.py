@@ -156,9 +156,7 @@ def test_skew_incident_from_a_x1000_unit_change() -> None:
     mon.handle("model.events", model_live(1, [numeric_profile("salary_k", train)]))
     ok = feed_features(mon, [{"salary_k": float(v)} for v in 60 + 15 * rng.standard_normal(3000)])
     assert [i for i in ok if i["type"] == "skew"] == []
-    bad: list[dict[str, float | None]] = [
-        {"salary_k": float(v) * 1000} for v in 60 + 15 * rng.standard_normal(3000)
-    ]
+    bad: list[dict[str, float | None]] = [{"salary_k": float(v) * 1000} for v in 60 + 15 * rng.standard_normal(3000)]
     out = feed_features(mon, bad, start=3000)
     skew = [i for i in out if i["type"] == "skew"]
     assert len({i["incident_id"] for i in skew}) == 1 and skew[0]["fingerprint"] == "skew:salary_k"
@@ -224,7 +222,7 @@ def test_a_model_degradation_is_blamed_on_bad_data_only_while_that_data_is_still
     rng = np.random.default_rng(19)
     mon = monitor()
     rows = stable_rows(rng, burst_at + 600)
-    for r in rows[burst_at:burst_at + 200]:
+    for r in rows[burst_at : burst_at + 200]:
         r["salary_k"] = None
     assert [i["type"] for i in feed_features(mon, rows)] == ["data_quality"]
     out: list[dict] = []

@@ -29,10 +29,22 @@ ALLOWED = set(PIPELINE_SERVICES)
 
 def incident(**kw: Any) -> dict[str, Any]:
     base = {
-        "event_id": "e1", "ts": 2_000, "source": "drift", "incident_id": "i1", "fingerprint": "fp1",
-        "type": "service_down", "root_cause": None, "service": "inference", "target": None,
-        "severity": "critical", "summary": "inference died", "explanation": "", "count": 1,
-        "first_seen": 1_000, "last_seen": 2_000, "evidence": {},
+        "event_id": "e1",
+        "ts": 2_000,
+        "source": "drift",
+        "incident_id": "i1",
+        "fingerprint": "fp1",
+        "type": "service_down",
+        "root_cause": None,
+        "service": "inference",
+        "target": None,
+        "severity": "critical",
+        "summary": "inference died",
+        "explanation": "",
+        "count": 1,
+        "first_seen": 1_000,
+        "last_seen": 2_000,
+        "evidence": {},
     }
     base.update(kw)
     return base
@@ -42,7 +54,9 @@ def test_service_down_plans_restarts_then_a_human() -> None:
     d = decide(validate_incident(incident()), None, POLICY, ALLOWED, max_attempts=3)
     assert d.kind == "act"
     assert [(p.action, p.target) for p in d.plan] == [
-        ("restart_container", "inference"), ("restart_container", "inference"), ("alert", "human"),
+        ("restart_container", "inference"),
+        ("restart_container", "inference"),
+        ("alert", "human"),
     ]
     assert d.plan[0].params["grace_s"] == "3"
 
@@ -62,8 +76,7 @@ def test_an_episode_in_progress_turns_every_report_into_an_update_of_it() -> Non
 
 def test_an_escalated_episode_keeps_its_fingerprint_however_late_a_new_incident_comes() -> None:
     state = FingerprintState("old", "escalated", 100_000)
-    d = decide(validate_incident(incident(incident_id="i2")), state, POLICY, ALLOWED, 3, now_ms=10**12,
-               cooldown_s=60)
+    d = decide(validate_incident(incident(incident_id="i2")), state, POLICY, ALLOWED, 3, now_ms=10**12, cooldown_s=60)
     assert d.kind == "update" and d.episode == state and d.plan == ()
     assert "escalated to a human" in d.reason
 
@@ -76,8 +89,7 @@ def test_the_same_incident_id_is_handled_once() -> None:
 
 def test_after_a_resolved_episode_a_fresh_incident_starts_a_new_one_even_within_the_cooldown() -> None:
     state = FingerprintState("old", "resolved", 100_000)
-    d = decide(validate_incident(incident(incident_id="i2")), state, POLICY, ALLOWED, 3, now_ms=101_000,
-               cooldown_s=60)
+    d = decide(validate_incident(incident(incident_id="i2")), state, POLICY, ALLOWED, 3, now_ms=101_000, cooldown_s=60)
     assert d.kind == "act" and d.plan[0].action == "restart_container"
     assert "recurred after incident old ended (resolved)" in d.reason
 
@@ -137,10 +149,15 @@ def test_thompson_sampling_orders_alternatives_inside_a_rung_only() -> None:
     policy = parse_policy(
         {
             "version": 1,
-            "rules": [{"match": {"type": "log_error"}, "ladder": [
-                {"any_of": [{"action": "restart_container"}, {"action": "reload", "target": "inference"}]},
-                {"action": "alert"},
-            ]}],
+            "rules": [
+                {
+                    "match": {"type": "log_error"},
+                    "ladder": [
+                        {"any_of": [{"action": "restart_container"}, {"action": "reload", "target": "inference"}]},
+                        {"action": "alert"},
+                    ],
+                }
+            ],
         },
         known_actions(),
     )
@@ -191,9 +208,16 @@ def test_a_drift_long_after_bad_input_or_with_its_own_cause_is_judged_on_its_own
     assert attribute_to_bad_input(crash, _note(last_seen=50_000), settle_ms=20_000) is crash
 
 
-@pytest.mark.parametrize(("kind", "cause", "bad"), [
-    ("skew", None, True), ("data_quality", "data_quality", True), ("log_error", "schema_mismatch", True),
-    ("log_error", "data_quality", True), ("log_error", "dependency_unavailable", False), ("data_drift", None, False),
-])
+@pytest.mark.parametrize(
+    ("kind", "cause", "bad"),
+    [
+        ("skew", None, True),
+        ("data_quality", "data_quality", True),
+        ("log_error", "schema_mismatch", True),
+        ("log_error", "data_quality", True),
+        ("log_error", "dependency_unavailable", False),
+        ("data_drift", None, False),
+    ],
+)
 def test_what_counts_as_bad_input(kind: str, cause: str | None, bad: bool) -> None:
     assert is_bad_input(validate_incident(incident(type=kind, root_cause=cause))) is bad

@@ -47,7 +47,10 @@ def test_concept_drift_gets_a_gated_retrain_and_a_bad_model_a_rollback() -> None
     assert rule is not None
     first = rule.ladder[0][0]
     assert (first.action, first.target, first.params.get("gated"), first.verify) == (
-        "retrain", "trainer", "True", "model_live",
+        "retrain",
+        "trainer",
+        "True",
+        "model_live",
     )
     assert ladder_actions("model_error")[0] == "rollback"
     assert ladder_actions("log_error", "model_error")[0] == "rollback"
@@ -75,8 +78,10 @@ def test_most_specific_rule_wins() -> None:
         ({"version": 1, "rules": [{"match": {"type": "nope"}, "ladder": []}]}, "unknown type"),
         ({"version": 1, "rules": [{"match": {"colour": "red"}, "ladder": []}]}, "cannot match"),
         ({"version": 1, "rules": [{"match": {"type": "skew"}, "ladder": [{"action": "reboot"}]}]}, "unknown action"),
-        ({"version": 1, "rules": [{"match": {"type": "skew"}, "ladder": [{"action": "alert", "verify": "x"}]}]},
-         "unknown verify"),
+        (
+            {"version": 1, "rules": [{"match": {"type": "skew"}, "ladder": [{"action": "alert", "verify": "x"}]}]},
+            "unknown verify",
+        ),
     ],
 )
 def test_malformed_policies_fail_loudly(doc: dict[str, object], message: str) -> None:

@@ -24,12 +24,22 @@ def test_posterior_mean_moves_with_evidence() -> None:
     assert posterior_mean(8, 0) > 0.85 > posterior_mean(0, 8) + 0.7
 
 
-INC = validate_incident({
-    "event_id": "e", "incident_id": "i-9", "fingerprint": "service_down:inference", "type": "service_down",
-    "service": "inference", "target": "aig-inference-1", "summary": "inference died", "count": 3,
-    "explanation": "The container exited with code 137.", "first_seen": 1_000, "last_seen": 3_000,
-    "root_cause": "out_of_memory",
-})
+INC = validate_incident(
+    {
+        "event_id": "e",
+        "incident_id": "i-9",
+        "fingerprint": "service_down:inference",
+        "type": "service_down",
+        "service": "inference",
+        "target": "aig-inference-1",
+        "summary": "inference died",
+        "count": 3,
+        "explanation": "The container exited with code 137.",
+        "first_seen": 1_000,
+        "last_seen": 3_000,
+        "root_cause": "out_of_memory",
+    }
+)
 
 
 def test_alert_text_is_plain_english_with_cause_count_and_id() -> None:
@@ -51,14 +61,44 @@ def test_action_event_ids_are_stable_per_action_and_status() -> None:
 def test_postmortem_has_every_section() -> None:
     t = datetime(2026, 1, 1, tzinfo=UTC)
     text = render_postmortem(
-        {"incident_id": "i-9", "fingerprint": "fp", "type": "service_down", "service": "inference",
-         "status": "resolved", "severity": "critical", "summary": "inference died", "explanation": "exit 137",
-         "root_cause": "out_of_memory", "target": None, "evidence": {"exit_code": "137"}, "first_seen": t,
-         "received_at": t, "resolved_at": t, "time_to_detect_ms": 400, "time_to_recover_ms": 6_500},
-        [{"ts": t, "action": "restart_container", "target": "inference", "status": "executed", "attempt": 1,
-          "reason": "policy 3 rule 1"}],
-        [{"action": "restart_container", "target": "inference", "success": True, "detail": "running",
-          "incident_class": "service_down/out_of_memory", "duration_ms": 6_100}],
+        {
+            "incident_id": "i-9",
+            "fingerprint": "fp",
+            "type": "service_down",
+            "service": "inference",
+            "status": "resolved",
+            "severity": "critical",
+            "summary": "inference died",
+            "explanation": "exit 137",
+            "root_cause": "out_of_memory",
+            "target": None,
+            "evidence": {"exit_code": "137"},
+            "first_seen": t,
+            "received_at": t,
+            "resolved_at": t,
+            "time_to_detect_ms": 400,
+            "time_to_recover_ms": 6_500,
+        },
+        [
+            {
+                "ts": t,
+                "action": "restart_container",
+                "target": "inference",
+                "status": "executed",
+                "attempt": 1,
+                "reason": "policy 3 rule 1",
+            }
+        ],
+        [
+            {
+                "action": "restart_container",
+                "target": "inference",
+                "success": True,
+                "detail": "running",
+                "incident_class": "service_down/out_of_memory",
+                "duration_ms": 6_100,
+            }
+        ],
     )
     for section in ("## Summary", "## Root cause", "## Evidence", "## Timeline", "## Actions", "## What was learned"):
         assert section in text

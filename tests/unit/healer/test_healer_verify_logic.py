@@ -7,24 +7,42 @@ from typing import Any
 from services.healer.handlers import PlannedStep, validate_incident
 from services.healer.verify import Probe, judge_retrain, judge_rollback
 
-INC = validate_incident({
-    "event_id": "e", "incident_id": "i-1", "fingerprint": "data_drift:salary_k", "type": "data_drift",
-    "service": "inference", "summary": "salary_k drifted", "first_seen": 1_000,
-})
+INC = validate_incident(
+    {
+        "event_id": "e",
+        "incident_id": "i-1",
+        "fingerprint": "data_drift:salary_k",
+        "type": "data_drift",
+        "service": "inference",
+        "summary": "salary_k drifted",
+        "first_seen": 1_000,
+    }
+)
 RETRAIN = Probe(INC, PlannedStep("retrain", "trainer", "model_live", 30, 0), 1_000, "cmd-x")
 ROLLBACK = Probe(INC, PlannedStep("rollback", "trainer", "model_rolled_back", 30, 0), 1_000, "cmd-r")
 
 
 def answer(status: str, version: int, previous: int | None = None, reason: str = "") -> dict[str, Any]:
-    return {"event_id": f"ev-{status}-{version}", "model_name": "job_apply", "version": version, "status": status,
-            "previous_version": previous, "reason": reason, "ts": 2_000}
+    return {
+        "event_id": f"ev-{status}-{version}",
+        "model_name": "job_apply",
+        "version": version,
+        "status": status,
+        "previous_version": previous,
+        "reason": reason,
+        "ts": 2_000,
+    }
 
 
 def test_a_live_answer_verifies_the_retrain_and_names_the_version() -> None:
     check = judge_retrain(RETRAIN, [answer("live", 3, 2)])
     assert check.ok and check.final and "v3 went live" in check.detail
-    assert check.evidence == {"command_id": "cmd-x", "model_version": "3", "model_status": "live",
-                              "model_event_id": "ev-live-3"}
+    assert check.evidence == {
+        "command_id": "cmd-x",
+        "model_version": "3",
+        "model_status": "live",
+        "model_event_id": "ev-live-3",
+    }
 
 
 def test_a_rejection_or_refusal_is_a_final_failure_with_the_trainers_reason() -> None:

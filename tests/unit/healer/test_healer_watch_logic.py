@@ -74,8 +74,11 @@ def test_ready_failures_need_a_longer_streak() -> None:
 
 
 def event(action: str, **attrs: str) -> dict[str, Any]:
-    base = {"com.docker.compose.project": "autoinfraguard", "com.docker.compose.service": "inference",
-            "name": "aig-inference-1"}
+    base = {
+        "com.docker.compose.project": "autoinfraguard",
+        "com.docker.compose.service": "inference",
+        "name": "aig-inference-1",
+    }
     base.update(attrs)
     return {"Type": "container", "Action": action, "Actor": {"Attributes": base}, "timeNano": 5_000_000_000}
 

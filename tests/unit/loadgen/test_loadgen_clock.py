@@ -39,8 +39,23 @@ def test_the_aligned_start_hour_makes_the_hour_a_function_of_the_wall_clock() ->
 
 
 def test_inf_duration_keeps_a_fault_on_while_a_later_one_ends() -> None:
-    args = parser().parse_args(["run", "--fault", "concept_drift", "--fault-at", "0", "--fault-duration", "inf",
-                                "--fault", "null_burst", "--fault-at", "0", "--fault-duration", "20"])
+    args = parser().parse_args(
+        [
+            "run",
+            "--fault",
+            "concept_drift",
+            "--fault-at",
+            "0",
+            "--fault-duration",
+            "inf",
+            "--fault",
+            "null_burst",
+            "--fault-at",
+            "0",
+            "--fault-duration",
+            "20",
+        ]
+    )
     concept, nulls = build_faults(args)
     assert concept.duration_s is None and concept.active(10_000.0)
     assert nulls.duration_s == 20.0 and nulls.active(19.0) and not nulls.active(20.0)

@@ -7,18 +7,41 @@ from typing import Any
 from loadgen.scoring import EXPECTED, Window, acted, final_word, render, score_fault, scorecard, skipped
 
 
-def inc(seen: float, type_: str, *, target: str | None = None, service: str = "inference",
-        root_cause: str | None = None, incident_id: str | None = None) -> dict[str, Any]:
+def inc(
+    seen: float,
+    type_: str,
+    *,
+    target: str | None = None,
+    service: str = "inference",
+    root_cause: str | None = None,
+    incident_id: str | None = None,
+) -> dict[str, Any]:
     iid = incident_id or f"i-{type_}-{target}-{seen}"
-    return {"_seen": seen, "incident_id": iid, "fingerprint": f"{type_}:{target}", "type": type_,
-            "target": target, "service": service, "root_cause": root_cause, "summary": f"{type_} here"}
+    return {
+        "_seen": seen,
+        "incident_id": iid,
+        "fingerprint": f"{type_}:{target}",
+        "type": type_,
+        "target": target,
+        "service": service,
+        "root_cause": root_cause,
+        "summary": f"{type_} here",
+    }
 
 
-def act(seen: float, incident: dict[str, Any], action: str, status: str, target: str = "inference",
-        reason: str = "") -> dict[str, Any]:
-    return {"_seen": seen, "action_id": f"a-{action}-{incident['incident_id']}", "incident_id": incident["incident_id"],
-            "fingerprint": incident["fingerprint"], "action": action, "target": target, "status": status,
-            "reason": reason}
+def act(
+    seen: float, incident: dict[str, Any], action: str, status: str, target: str = "inference", reason: str = ""
+) -> dict[str, Any]:
+    return {
+        "_seen": seen,
+        "action_id": f"a-{action}-{incident['incident_id']}",
+        "incident_id": incident["incident_id"],
+        "fingerprint": incident["fingerprint"],
+        "action": action,
+        "target": target,
+        "status": status,
+        "reason": reason,
+    }
 
 
 CALM = Window("calm", 0.0, 100.0)
@@ -27,8 +50,11 @@ CALM = Window("calm", 0.0, 100.0)
 def test_a_detected_and_healed_crash_passes_with_its_times() -> None:
     w = Window("crash", 100.0, 200.0, "crash")
     down = inc(101.5, "service_down", target="aig-demo-inference")
-    acts = [act(102.0, down, "restart_container", "executed"), act(104.0, down, "restart_container", "succeeded"),
-            {**act(104.1, down, "restart_container", "resolved"), "action_id": "resolved"}]
+    acts = [
+        act(102.0, down, "restart_container", "executed"),
+        act(104.0, down, "restart_container", "succeeded"),
+        {**act(104.1, down, "restart_container", "resolved"), "action_id": "resolved"},
+    ]
     score = score_fault(w, [down], acts)
     assert score.ok and score.kind_ok and score.on_ok  # "inference" is the incident's service
     assert score.detected_s == 1.5
@@ -128,22 +154,34 @@ def test_a_skipped_fault_or_a_missing_calm_phase_fails() -> None:
 def test_escalation_is_an_outcome_with_its_reason() -> None:
     w = Window("drift", 0.0, 400.0, "feature_drift")
     dd = inc(3.0, "data_drift", target=EXPECTED["feature_drift"].on)
-    acts = [act(4.0, dd, "retrain", "executed", target="trainer"),
-            {**act(90.0, dd, "alert", "escalated", target="human", reason="1 attempt(s) did not fix it"),
-             "action_id": "esc"}]
+    acts = [
+        act(4.0, dd, "retrain", "executed", target="trainer"),
+        {
+            **act(90.0, dd, "alert", "escalated", target="human", reason="1 attempt(s) did not fix it"),
+            "action_id": "esc",
+        },
+    ]
     score = score_fault(w, [dd], acts)
     assert score.ok and score.outcome == "escalated: 1 attempt(s) did not fix it" and score.recovered_s is None
 
 
 def test_the_final_word_is_a_resolution_an_escalation_or_a_refusal_left_standing() -> None:
     redis_down = inc(10.0, "log_error", target="redis", service="feature", root_cause="dependency_unavailable")
-    refused = act(12.0, redis_down, "restart_container", "refused", target="redis",
-                  reason="target 'redis' is outside the allowlist")
+    refused = act(
+        12.0,
+        redis_down,
+        "restart_container",
+        "refused",
+        target="redis",
+        reason="target 'redis' is outside the allowlist",
+    )
     assert final_word(redis_down, [refused], now=13.0) is None  # a cooldown refusal is followed at once
     assert final_word(redis_down, [refused], now=20.0) is refused
     crash = inc(1.0, "service_down")
-    steps = [act(1.5, crash, "restart_container", "refused", reason="cooldown"),
-             {**act(4.0, crash, "restart_container", "resolved"), "action_id": "done"}]
+    steps = [
+        act(1.5, crash, "restart_container", "refused", reason="cooldown"),
+        {**act(4.0, crash, "restart_container", "resolved"), "action_id": "done"},
+    ]
     assert final_word(crash, steps, now=4.1) is steps[1]
 
 

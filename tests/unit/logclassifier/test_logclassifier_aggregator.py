@@ -9,8 +9,13 @@ from services.logclassifier.aggregator import BurstAggregator, Classified
 REFUSED = "redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection refused."
 
 
-def rec(i: int, root_cause: str = "dependency_unavailable", text: str = REFUSED, service: str = "inference",
-        ts0: int = 1_700_000_000_000) -> Classified:
+def rec(
+    i: int,
+    root_cause: str = "dependency_unavailable",
+    text: str = REFUSED,
+    service: str = "inference",
+    ts0: int = 1_700_000_000_000,
+) -> Classified:
     return Classified(f"e{i}", ts0 + i * 1000, service, root_cause, 0.97, "Error <NUM> connecting to <IP>.", text)
 
 
@@ -84,10 +89,16 @@ def test_a_single_model_failure_is_an_incident_when_its_cause_needs_one_line() -
     assert agg.add(rec(5)) is not None
 
 
-@pytest.mark.parametrize(("logger", "message"), [
-    ("services.healer.alerts", f"ALERT inference: {REFUSED}"),
-    ("services.healer.watch", "health watch: inference is down: /health ConnectError: [Errno 111] Connection refused"),
-])
+@pytest.mark.parametrize(
+    ("logger", "message"),
+    [
+        ("services.healer.alerts", f"ALERT inference: {REFUSED}"),
+        (
+            "services.healer.watch",
+            "health watch: inference is down: /health ConnectError: [Errno 111] Connection refused",
+        ),
+    ],
+)
 def test_the_healers_own_alert_and_watch_lines_are_not_classified_again(logger: str, message: str) -> None:
     """They repeat incidents the healer already has: a crash of inference is not the healer's dependency down."""
     from services.common.bus import Event
@@ -99,11 +110,24 @@ def test_the_healers_own_alert_and_watch_lines_are_not_classified_again(logger: 
             raise AssertionError("an echoed alert line reached the classifier")
 
     handler = LogRecordHandler(
-        MustNotClassify(), BurstAggregator(min_count=1), own_service="logclassifier",  # type: ignore[arg-type]
-        known_services=["healer"], echo_loggers=LogClassifierSettings().echo_loggers,
+        MustNotClassify(),
+        BurstAggregator(min_count=1),
+        own_service="logclassifier",  # type: ignore[arg-type]
+        known_services=["healer"],
+        echo_loggers=LogClassifierSettings().echo_loggers,
     )
-    value = {"event_id": "e1", "ts": 1_700_000_000_000, "source": "healer", "service": "healer", "level": "WARNING",
-             "logger": logger, "message": message, "exc_type": None,
-             "traceback": None, "host": "h", "container": None}
+    value = {
+        "event_id": "e1",
+        "ts": 1_700_000_000_000,
+        "source": "healer",
+        "service": "healer",
+        "level": "WARNING",
+        "logger": logger,
+        "message": message,
+        "exc_type": None,
+        "traceback": None,
+        "host": "h",
+        "container": None,
+    }
     event = Event("logs", 0, 0, "healer", value, b"", 1_700_000_000_000)
     assert handler.handle_batch([event] * 20) == []

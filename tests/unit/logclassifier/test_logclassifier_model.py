@@ -27,18 +27,31 @@ def lc() -> Iterator[LogClassifier]:
 
 # Exact lines provoked on this machine (bench/logclassifier/provoke.py), one per root cause.
 PROVOKED = [
-    ("redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6391. Connection refused.",
-     "dependency_unavailable"),
-    ("psycopg.OperationalError: connection failed: connection to server at \"127.0.0.1\", port 37197 failed: "
-     "Connection refused", "dependency_unavailable"),
+    (
+        "redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6391. Connection refused.",
+        "dependency_unavailable",
+    ),
+    (
+        'psycopg.OperationalError: connection failed: connection to server at "127.0.0.1", port 37197 failed: '
+        "Connection refused",
+        "dependency_unavailable",
+    ),
     ("OSError: [Errno 28] No space left on device", "disk_full"),
-    ("numpy._core._exceptions.MemoryError: Unable to allocate 7.28 TiB for an array with shape "
-     "(1000000000000,) and data type float64", "out_of_memory"),
+    (
+        "numpy._core._exceptions.MemoryError: Unable to allocate 7.28 TiB for an array with shape "
+        "(1000000000000,) and data type float64",
+        "out_of_memory",
+    ),
     ("ValueError: Input X contains NaN.", "data_quality"),
-    ("lightgbm.basic.LightGBMError: The number of features in data (3) is not the same as it was in training "
-     "data (4).", "schema_mismatch"),
-    ("lightgbm.basic.LightGBMError: Unknown model format or submodel type in model file /tmp/x/garbage.txt",
-     "model_error"),
+    (
+        "lightgbm.basic.LightGBMError: The number of features in data (3) is not the same as it was in training "
+        "data (4).",
+        "schema_mismatch",
+    ),
+    (
+        "lightgbm.basic.LightGBMError: Unknown model format or submodel type in model file /tmp/x/garbage.txt",
+        "model_error",
+    ),
     ("PermissionError: [Errno 13] Permission denied: '/tmp/tmpx2n9pei3/model.txt'", "permission_denied"),
     ("psycopg.errors.QueryCanceled: canceling statement due to statement timeout", "timeout"),
     ("Application startup complete.", "benign"),
@@ -53,11 +66,13 @@ def test_provoked_lines(lc: LogClassifier, line: str, expected: str) -> None:
 
 
 def test_unseen_phrasings(lc: LogClassifier) -> None:
-    results = lc.classify([
-        "Error: connect ECONNREFUSED 127.0.0.1:6379",
-        "java.lang.OutOfMemoryError: Java heap space",
-        "nginx: [crit] pwrite() failed (28: No space left on device)",
-    ])
+    results = lc.classify(
+        [
+            "Error: connect ECONNREFUSED 127.0.0.1:6379",
+            "java.lang.OutOfMemoryError: Java heap space",
+            "nginx: [crit] pwrite() failed (28: No space left on device)",
+        ]
+    )
     assert [r.root_cause for r in results] == ["dependency_unavailable", "out_of_memory", "disk_full"]
 
 
@@ -68,12 +83,21 @@ def test_same_template_embedded_once(lc: LogClassifier) -> None:
     assert lc.classifier.cache_misses - misses <= 1
 
 
-def event(message: Any, service: str = "inference", level: str = "ERROR", i: int = 0,
-          traceback: str | None = None) -> Event:
+def event(
+    message: Any, service: str = "inference", level: str = "ERROR", i: int = 0, traceback: str | None = None
+) -> Event:
     value = {
-        "event_id": str(uuid.uuid4()), "ts": datetime.fromtimestamp(1_700_000_000 + i, tz=UTC), "source": service,
-        "service": service, "level": level, "logger": "x", "message": message, "exc_type": None,
-        "traceback": traceback, "host": "h", "container": None,
+        "event_id": str(uuid.uuid4()),
+        "ts": datetime.fromtimestamp(1_700_000_000 + i, tz=UTC),
+        "source": service,
+        "service": service,
+        "level": level,
+        "logger": "x",
+        "message": message,
+        "exc_type": None,
+        "traceback": traceback,
+        "host": "h",
+        "container": None,
     }
     return Event("logs", 0, i, service, value, b"", 0)
 
@@ -89,7 +113,7 @@ def counter(name: str, **labels: str) -> float:
 
 def test_handler_burst_gives_one_incident(lc: LogClassifier) -> None:
     tb = (
-        "Traceback (most recent call last):\n  File \"app.py\", line 9, in predict\n"
+        'Traceback (most recent call last):\n  File "app.py", line 9, in predict\n'
         "redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection refused.\n"
     )
     h = handler(lc)
@@ -110,15 +134,21 @@ def test_handler_benign_and_info_give_none(lc: LogClassifier) -> None:
 
 
 def test_handler_bad_input_counted_never_raises(lc: LogClassifier) -> None:
-    before = {r: counter("aig_logclassifier_bad_input_total", reason=r)
-              for r in ("empty", "binary", "oversized", "unknown_service", "own_record")}
+    before = {
+        r: counter("aig_logclassifier_bad_input_total", reason=r)
+        for r in ("empty", "binary", "oversized", "unknown_service", "own_record")
+    }
     h = handler(lc)
-    outs = h.handle_batch([
-        event(""), event("\x00\x01\x02\x03\x04\x05" * 50), event("Connection refused " * 60_000),
-        event("OSError: [Errno 28] No space left on device", service="mystery-svc"),
-        event("OSError: [Errno 28] No space left on device", service=""),
-        event("dead-lettered something", service="logclassifier"),
-    ])
+    outs = h.handle_batch(
+        [
+            event(""),
+            event("\x00\x01\x02\x03\x04\x05" * 50),
+            event("Connection refused " * 60_000),
+            event("OSError: [Errno 28] No space left on device", service="mystery-svc"),
+            event("OSError: [Errno 28] No space left on device", service=""),
+            event("dead-lettered something", service="logclassifier"),
+        ]
+    )
     assert outs == []
     after = {r: counter("aig_logclassifier_bad_input_total", reason=r) for r in before}
     assert after["empty"] - before["empty"] == 1

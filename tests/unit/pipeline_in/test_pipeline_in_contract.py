@@ -18,10 +18,24 @@ def contract() -> Contract:
 
 
 def good() -> dict[str, Any]:
-    return {"event_id": "e1", "ts": 1_700_000_000_000, "source": "t", "member_id": "m1", "job_id": "j1",
-            "region": "eu", "device": "web", "industry": "software", "seniority": "mid", "years_experience": 4.0,
-            "salary_k": 80.0, "skill_match": 0.5, "distance_km": 12.0, "dwell_s": 30.0, "remote": False,
-            "hour_of_day": 9}
+    return {
+        "event_id": "e1",
+        "ts": 1_700_000_000_000,
+        "source": "t",
+        "member_id": "m1",
+        "job_id": "j1",
+        "region": "eu",
+        "device": "web",
+        "industry": "software",
+        "seniority": "mid",
+        "years_experience": 4.0,
+        "salary_k": 80.0,
+        "skill_match": 0.5,
+        "distance_km": 12.0,
+        "dwell_s": 30.0,
+        "remote": False,
+        "hour_of_day": 9,
+    }
 
 
 def test_valid_event_passes(contract: Contract) -> None:

@@ -53,10 +53,24 @@ def test_window_state_survives_json() -> None:
 
 
 def interaction() -> dict:
-    return {"event_id": "e-1", "ts": 1_700_000_000_000, "source": "t", "member_id": "m1", "job_id": "j9",
-            "region": "eu", "device": "ios", "industry": "finance", "seniority": "senior",
-            "years_experience": 7.5, "salary_k": 120.0, "skill_match": 0.6, "distance_km": 3.0, "dwell_s": None,
-            "remote": True, "hour_of_day": 6}
+    return {
+        "event_id": "e-1",
+        "ts": 1_700_000_000_000,
+        "source": "t",
+        "member_id": "m1",
+        "job_id": "j9",
+        "region": "eu",
+        "device": "ios",
+        "industry": "finance",
+        "seniority": "senior",
+        "years_experience": 7.5,
+        "salary_k": 120.0,
+        "skill_match": 0.6,
+        "distance_km": 3.0,
+        "dwell_s": None,
+        "remote": True,
+        "hour_of_day": 6,
+    }
 
 
 def test_feature_vector_has_the_declared_columns_and_encodes() -> None:
@@ -101,16 +115,24 @@ def test_faust_internal_topics_are_declared_as_faust_would(tmp_path: Path) -> No
     settings = FeatureSettings(topic_prefix="p.", data_dir=tmp_path, store="memory://", log_to_kafka=False)
     fa = build(settings)
     topics = {t.name: t for t in internal_topics(fa)}
-    assert set(topics) == {"p.aig-feature-by-job", "p.aig-feature-member-views-changelog",
-                           "p.aig-feature-job-views-changelog", "p.aig-feature-__assignor-__leader"}
+    assert set(topics) == {
+        "p.aig-feature-by-job",
+        "p.aig-feature-member-views-changelog",
+        "p.aig-feature-job-views-changelog",
+        "p.aig-feature-__assignor-__leader",
+    }
     assert topics["p.aig-feature-by-job"].partitions == 3 and topics["p.aig-feature-by-job"].config == {}
     assert topics["p.aig-feature-__assignor-__leader"].partitions == 1
     for table in ("member-views", "job-views"):
         changelog = topics[f"p.aig-feature-{table}-changelog"]
         assert changelog.partitions == 3 and changelog.config == {"cleanup.policy": "compact"}
     # The same names faust itself reads: input, repartition and changelog topics.
-    assert consumed_topics(fa) == ["p.interactions.valid", "p.aig-feature-by-job",
-                                   "p.aig-feature-member-views-changelog", "p.aig-feature-job-views-changelog"]
+    assert consumed_topics(fa) == [
+        "p.interactions.valid",
+        "p.aig-feature-by-job",
+        "p.aig-feature-member-views-changelog",
+        "p.aig-feature-job-views-changelog",
+    ]
 
 
 def test_worker_is_ready_only_when_running_recovered_and_holding_every_topic() -> None:
@@ -120,11 +142,17 @@ def test_worker_is_ready_only_when_running_recovered_and_holding_every_topic() -
     held = {"in": 3, "by-job": 3, "changelog": 3}
     agents = {"by_member": True, "by_job": True}
     assert assess(WorkerState(False, False, agents, held), required) == (
-        True, "faust worker holds partitions of in: 3, by-job: 3, changelog: 3")
+        True,
+        "faust worker holds partitions of in: 3, by-job: 3, changelog: 3",
+    )
     assert assess(WorkerState(True, False, agents, held), required) == (False, "faust worker rebalancing")
     assert assess(WorkerState(False, True, agents, held), required)[1].startswith("faust worker recovering")
     assert assess(WorkerState(False, False, {**agents, "by_job": False}, held), required) == (
-        False, "faust agents not running: by_job")
+        False,
+        "faust agents not running: by_job",
+    )
     # The startup race: the repartition topic missing from the assignment.
     assert assess(WorkerState(False, False, agents, {"in": 3, "changelog": 3}), required) == (
-        False, "faust worker holds no partition of by-job")
+        False,
+        "faust worker holds no partition of by-job",
+    )

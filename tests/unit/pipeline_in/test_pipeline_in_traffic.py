@@ -76,8 +76,15 @@ def test_hour_of_day_follows_the_simulated_clock_and_region_mix_changes() -> Non
 
 
 def test_label_function_prefers_skill_and_flips_under_concept_drift() -> None:
-    base = {"years_experience": 5.0, "salary_k": 90.0, "skill_match": 0.9, "distance_km": 10.0,
-            "seniority": "mid", "remote": False, "hour_of_day": 12}
+    base = {
+        "years_experience": 5.0,
+        "salary_k": 90.0,
+        "skill_match": 0.9,
+        "distance_km": 10.0,
+        "seniority": "mid",
+        "remote": False,
+        "hour_of_day": 12,
+    }
     coef = TruthCoefficients()
     high = apply_probability(base, coef)
     low = apply_probability({**base, "skill_match": 0.1}, coef)
@@ -148,10 +155,18 @@ def test_schema_break_sends_bad_bytes_and_bad_values() -> None:
     ems = _events(400, faults=[create("schema_break", start_s=0.0, params={"rate": "0.5"})])
     raw = [e for e in ems if e.raw is not None]
     assert raw and "salary" in json.loads(raw[0].raw)
-    bad_values = [e for e in ems if e.raw is None and (e.event["hour_of_day"] > 23 or e.event["skill_match"] > 1
-                                                       or e.event["device"] not in ("web", "ios", "android")
-                                                       or e.event["region"] == ""
-                                                       or e.event["years_experience"] < 0)]
+    bad_values = [
+        e
+        for e in ems
+        if e.raw is None
+        and (
+            e.event["hour_of_day"] > 23
+            or e.event["skill_match"] > 1
+            or e.event["device"] not in ("web", "ios", "android")
+            or e.event["region"] == ""
+            or e.event["years_experience"] < 0
+        )
+    ]
     assert bad_values
 
 
@@ -162,8 +177,14 @@ def test_fault_errors_are_clear() -> None:
         create("null_burst", params={"colour": "red"})
     with pytest.raises(FaultError, match="feature must be one of"):
         create("unit_change", params={"feature": "region"})
-    assert set(FAULTS) >= {"covariate_shift", "concept_drift", "unit_change", "null_burst", "schema_break",
-                           "kill_container"}
+    assert set(FAULTS) >= {
+        "covariate_shift",
+        "concept_drift",
+        "unit_change",
+        "null_burst",
+        "schema_break",
+        "kill_container",
+    }
 
 
 def test_cli_sample_and_scenarios(capsys: pytest.CaptureFixture[str]) -> None:

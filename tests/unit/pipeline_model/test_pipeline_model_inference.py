@@ -190,8 +190,13 @@ def test_online_store_keys_and_fields_match_the_feature_service(models: dict[int
     from services.feature.handlers import online_hashes
 
     row = make_rows(1, seed=9)[0]
-    fv = {"member_id": "m7", "job_id": "j3", "interaction_ts": 1, "numeric": dict(row.numeric),
-          "categorical": dict(row.categorical)}
+    fv = {
+        "member_id": "m7",
+        "job_id": "j3",
+        "interaction_ts": 1,
+        "numeric": dict(row.numeric),
+        "categorical": dict(row.categorical),
+    }
     written = online_hashes(fv, "features:")
     keys = list(online_keys(InferenceSettings().redis_key_prefix, "m7", "j3"))
     assert sorted(keys) == sorted(written)

@@ -64,13 +64,16 @@ def test_commands_for_the_trainer_are_parsed_and_checked() -> None:
     with pytest.raises(handlers.CommandError, match="unknown retrain params"):
         handlers.parse_command({**base, "command": "retrain", "target": "trainer", "params": {"lr": "1"}})
     # the healer's command carries its context and asks for a gated retrain
-    healer_params = {"action_id": "a-1", "fingerprint": "concept_drift:job_apply", "gated": "true",
-                     "incident_type": "concept_drift", "root_cause": ""}
+    healer_params = {
+        "action_id": "a-1",
+        "fingerprint": "concept_drift:job_apply",
+        "gated": "true",
+        "incident_type": "concept_drift",
+        "root_cause": "",
+    }
     cmd = handlers.parse_command({**base, "command": "retrain", "target": "trainer", "params": healer_params})
     assert cmd is not None and not cmd.force
-    ungated = handlers.parse_command(
-        {**base, "command": "retrain", "target": "trainer", "params": {"gated": "false"}}
-    )
+    ungated = handlers.parse_command({**base, "command": "retrain", "target": "trainer", "params": {"gated": "false"}})
     assert ungated is not None and ungated.force
     fresh = handlers.parse_command(
         {**base, "command": "retrain", "target": "trainer", "params": {"since_ms": "1700000000000"}}

@@ -165,8 +165,13 @@ def test_a_model_event_written_before_command_ids_still_decodes() -> None:
 
 
 def test_a_refusal_answers_its_command_and_replayed_answers_carry_the_id() -> None:
-    refusal = handlers.refused_event(source="trainer", model_name="m", command_id="cmd-2",
-                                     reason="retrain not obeyed: 12 labelled rows", live_version=None)
+    refusal = handlers.refused_event(
+        source="trainer",
+        model_name="m",
+        command_id="cmd-2",
+        reason="retrain not obeyed: 12 labelled rows",
+        live_version=None,
+    )
     codec = codec_for(CommonSettings().schemas_dir)
     decoded = codec.decode(codec.encode("ModelPublished", refusal), "ModelPublished")
     assert (decoded["status"], decoded["version"], decoded["command_id"]) == ("refused", 0, "cmd-2")
@@ -176,8 +181,15 @@ def test_a_refusal_answers_its_command_and_replayed_answers_carry_the_id() -> No
 
 def _event_args() -> dict:
     return dict(
-        source="trainer", model_name="m", version=1, status="live", artifact_uri="file:///x",
-        metrics={}, params={}, reason="", previous_version=None,
+        source="trainer",
+        model_name="m",
+        version=1,
+        status="live",
+        artifact_uri="file:///x",
+        metrics={},
+        params={},
+        reason="",
+        previous_version=None,
     )
 
 
