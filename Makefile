@@ -76,7 +76,7 @@ bench-drift: $(STAMP) ## Drift detectors on streams with known change points and
 
 bench-logclassifier: $(STAMP) ## Log lines/s classified, warm template cache and all-new templates; macro-F1
 	$(PY) -m bench.logclassifier.throughput
-	$(PY) -m services.logclassifier evaluate
+	$(PY) -m services.logclassifier.cli evaluate
 
 bench-healer: $(STAMP) ## Healer decisions/s and an incident storm
 	$(INFRA) up kafka postgres redis

@@ -106,7 +106,7 @@ def main() -> None:
         log_to_kafka=False,
     )
     ensure_topics(settings)
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # not in its __all__
 
     admin = AdminClient({"bootstrap.servers": args.bootstrap})
     bare_topic = settings.topic("interactions.valid") + ".bare"

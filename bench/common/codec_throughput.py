@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from typing import Any
 
 from services.common.codec import AvroCodec
 from services.common.events import header
@@ -27,7 +28,7 @@ NUMERIC = [
 ]
 
 
-def feature_vector(rng: random.Random, i: int) -> dict:
+def feature_vector(rng: random.Random, i: int) -> dict[str, Any]:
     return {
         **header("feature"),
         "interaction_id": f"00000000-0000-0000-0000-{i:012d}",

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from river.drift import ADWIN, PageHinkley
 from river.drift.binary import DDM
@@ -33,7 +34,7 @@ OURS = "ours"
 
 def _river(det: ADWIN | PageHinkley | DDM, binary: bool = False) -> Step:
     def step(x: float) -> bool:
-        det.update(bool(x) if binary else x)
+        det.update(bool(x) if binary else x)  # type: ignore[no-untyped-call]  # river: unannotated, via a union
         return bool(det.drift_detected)
 
     return step
@@ -110,7 +111,7 @@ def run_stream(stream: st.Stream, make: Callable[[], Step]) -> Tally:
     return t
 
 
-def evaluate(seeds: int, null_len: int, post: int, th: Thresholds, log: Callable[[str], None]) -> dict:
+def evaluate(seeds: int, null_len: int, post: int, th: Thresholds, log: Callable[[str], None]) -> dict[str, Any]:
     families: dict[str, dict[str, dict[str, Tally]]] = {"numeric": {}, "error": {}}
     makers = {"numeric": numeric_detectors(th), "error": error_detectors(th)}
 
@@ -134,7 +135,7 @@ def evaluate(seeds: int, null_len: int, post: int, th: Thresholds, log: Callable
     return families
 
 
-def _cell(s: dict) -> str:
+def _cell(s: dict[str, Any]) -> str:
     rate = s["detection_rate"]
     det = "" if rate is None else f"{rate:4.0%}"
     med = "-" if s["median_delay"] is None else f"{s['median_delay']:.0f}"
@@ -143,8 +144,8 @@ def _cell(s: dict) -> str:
     return f"{det:>4} {med:>5} {p90:>5} {fa:>3}"
 
 
-def report(families: dict[str, dict[str, dict[str, Tally]]]) -> tuple[dict, list[tuple[str, bool]]]:
-    out: dict = {}
+def report(families: dict[str, dict[str, dict[str, Tally]]]) -> tuple[dict[str, Any], list[tuple[str, bool]]]:
+    out: dict[str, Any] = {}
     checks: list[tuple[str, bool]] = []
     for family, scenarios in families.items():
         names = list(next(iter(scenarios.values())))

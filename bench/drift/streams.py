@@ -78,18 +78,18 @@ class _Continue:
 
     n_samples = None
 
-    def __init__(self, it: Iterator[tuple[dict, object]], like: object) -> None:
+    def __init__(self, it: Iterator[tuple[dict[str, float], object]], like: object) -> None:
         self._it = it
         self.n_features = like.n_features  # type: ignore[attr-defined]
         self.n_classes = like.n_classes  # type: ignore[attr-defined]
         self.n_outputs = getattr(like, "n_outputs", None)
         self.task = like.task  # type: ignore[attr-defined]
 
-    def __iter__(self) -> Iterator[tuple[dict, object]]:
+    def __iter__(self) -> Iterator[tuple[dict[str, float], object]]:
         return self._it
 
 
-def _generators(kind: str, seed: int) -> tuple[Iterator[tuple[dict, object]], object]:
+def _generators(kind: str, seed: int) -> tuple[Iterator[tuple[dict[str, float], object]], object]:
     """(the first concept's rows: training then scoring, the second concept) for one generator."""
     if kind == "sea":
         return iter(synth.SEA(0, 0.1, seed)), synth.SEA(3, 0.1, seed + 1)
@@ -126,7 +126,8 @@ def _label_function_errors(seed: int, pre: int, post: int, width: int) -> list[f
     p_new = np.clip((t - pre + 1) / width, 0, 1) if width else (t >= pre).astype(float)
     new = rng.random(n) < p_new
     y = np.where(new, x[:, 0] - 0.5 * x[:, 1] > 0, x[:, 0] + x[:, 1] > 0) ^ (rng.random(n) < 0.1)
-    return (model.predict(x) != y.astype(int)).astype(float).tolist()
+    errors: list[float] = (model.predict(x) != y.astype(int)).astype(float).tolist()
+    return errors
 
 
 def error_stream(name: str, kind: str, width: int, seed: int, post: int) -> Stream:

@@ -16,12 +16,13 @@ from typing import Any
 import redis
 
 from services.common.events import header, now_ms
+from services.common.incidents import INCIDENT_TYPES
 from services.healer.actions.registry import known_actions
 from services.healer.alerts import Alerter
 from services.healer.audit import Auditor
 from services.healer.engine import Healer
 from services.healer.handlers import decide, validate_incident
-from services.healer.policy import INCIDENT_TYPES, load_policy
+from services.healer.policy import load_policy
 from services.healer.safety import SafetyStore
 from services.healer.settings import HealerSettings
 

@@ -78,7 +78,7 @@ def _run(scenario: str, label: str, fn: Callable[[], Any]) -> None:
 def free_port_closed() -> int:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
+    port: int = s.getsockname()[1]
     s.close()
     return port
 

@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from services.common import metrics
 from services.common.codec import AvroCodec, CodecError, codec_for
-from services.common.events import header
+from services.common.deadletter import dead_letter_record
 from services.common.settings import CommonSettings
 from services.common.topics import topic_spec
 
@@ -457,18 +457,17 @@ class StreamProcessor:
 
     def _dead_letter(self, msg: Message, kind: str, reason: str) -> None:
         topic = self.settings.logical_topic(msg.topic() or "")
-        key = msg.key()
-        record = {
-            **header(self._service),
-            "topic": topic,
-            "partition": msg.partition() or 0,
-            "offset": msg.offset() or 0,
-            "key": key.encode() if isinstance(key, str) else key,
-            "error_type": kind,
-            "error": reason[:10_000],
-            "consumer_group": self.group_id,
-            "raw": msg.value() or b"",
-        }
+        record = dead_letter_record(
+            self._service,
+            topic=topic,
+            partition=msg.partition() or 0,
+            offset=msg.offset() or 0,
+            key=msg.key(),
+            error_type=kind,
+            error=reason,
+            consumer_group=self.group_id,
+            raw=msg.value(),
+        )
         self.producer.produce("deadletter", record, key=topic)
         self.dead_lettered += 1
         metrics.MESSAGES_FAILED.labels(self._service, topic, kind).inc()

@@ -95,7 +95,8 @@ class AvroCodec:
         """Encode ``record`` with the current version of schema ``name``."""
         version = self._current.get(name) or self.current(name)
         try:
-            return version.prefix + version.schema.binary_encode(record)
+            body: bytes = version.schema.binary_encode(record)
+            return version.prefix + body
         except Exception as exc:
             raise CodecError(f"cannot encode {name}: {exc}") from exc
 

@@ -1,14 +1,16 @@
-"""The HTTP face every service shares: /health (alive), /ready (dependencies) and /metrics."""
+"""The HTTP face every service shares: /health (alive), /ready (dependencies), /metrics, and one 422 answer."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -45,15 +47,51 @@ def readiness_body(checks: ReadyChecks) -> tuple[bool, dict[str, object]]:
     return ok, body
 
 
-def create_app(settings: CommonSettings, ready_checks: ReadyChecks | None = None, **fastapi_kwargs: object) -> FastAPI:
-    """A FastAPI app with the three standard endpoints; services add their own routes to it.
+def validation_message(errors: Sequence[Mapping[str, Any]]) -> str:
+    """One line naming each invalid field and why: ``rows.0.salary_k: Input should be a valid number``."""
+    parts = []
+    for e in errors:
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{loc}: {e.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def validation_response(exc: RequestValidationError) -> JSONResponse:
+    """The 422 answer of every service: a message and the errors, without the inputs.
+
+    Inputs are not echoed: they may be huge, or NaN, which JSON cannot carry.
+    """
+    errors = list(exc.errors())
+    return JSONResponse(
+        {
+            "message": validation_message(errors),
+            "detail": [{k: e.get(k) for k in ("type", "loc", "msg")} for e in errors],
+        },
+        status_code=422,
+    )
+
+
+def create_app(
+    settings: CommonSettings,
+    ready_checks: ReadyChecks | None = None,
+    on_invalid: Callable[[], None] | None = None,
+    **fastapi_kwargs: object,
+) -> FastAPI:
+    """A FastAPI app with the three standard endpoints and the 422 answer; services add their routes to it.
 
     The checks live in ``app.state.ready_checks`` (a dict) so the runner can add the Kafka consumers' check.
+    ``on_invalid`` is called on each request refused as invalid (a service's own error counter).
     """
     checks: dict[str, Callable[[], CheckResult]] = dict(ready_checks or {})
     app = FastAPI(title=f"autoinfraguard {settings.service_name}", **fastapi_kwargs)  # type: ignore[arg-type]
     app.state.ready_checks = checks
     started = time.time()
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        if on_invalid is not None:
+            on_invalid()
+        return validation_response(exc)
 
     @app.get("/health")
     def health() -> dict[str, object]:

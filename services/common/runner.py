@@ -1,4 +1,7 @@
-"""Process lifecycle shared by every service: logging, signals, dependencies, topics, HTTP, clean exit."""
+"""Lifecycle pieces every service shares: signals, waiting for a dependency, Kafka and its topics.
+
+:func:`services.common.service.serve` puts them together.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +13,7 @@ from collections.abc import Callable
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
-from fastapi import FastAPI
 
-from services.common.bus import consumers_readiness
-from services.common.http import ReadyChecks, add_ready_check, create_app, serve_in_thread
-from services.common.logs import setup_logging
 from services.common.settings import CommonSettings
 from services.common.topics import TopicError, ensure_topics
 
@@ -68,45 +67,3 @@ def install_signal_handlers(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-
-
-def run_service(
-    settings: CommonSettings,
-    main: Callable[[threading.Event], None],
-    *,
-    ready_checks: ReadyChecks | None = None,
-    app: FastAPI | None = None,
-    create_topics: bool = True,
-) -> int:
-    """Run a service until SIGTERM/SIGINT; returns the process exit code.
-
-    /ready also requires every Kafka consumer of the process to hold partitions (check ``kafka_assignment``).
-    """
-    kafka_logs = setup_logging(settings)
-    stop = threading.Event()
-    install_signal_handlers(stop)
-    server = None
-    try:
-        wait_for("Kafka", kafka_check(settings), settings.dependency_timeout_s, stop)
-        if create_topics:
-            prepare_topics(settings)
-        if settings.http_port:
-            http_app = app or create_app(settings, ready_checks)
-            add_ready_check(http_app, "kafka_assignment", consumers_readiness)
-            server = serve_in_thread(http_app, settings)
-            log.info("serving HTTP on %s:%d", settings.http_host, server.port)
-        log.info("%s started", settings.service_name)
-        main(stop)
-        log.info("%s stopped cleanly", settings.service_name)
-        return 0
-    except DependencyError as exc:
-        log.error("%s cannot start: %s", settings.service_name, exc)
-        return 2
-    except Exception:
-        log.exception("%s crashed", settings.service_name)
-        return 1
-    finally:
-        if server is not None:
-            server.stop()
-        if kafka_logs is not None:
-            kafka_logs.close()

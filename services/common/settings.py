@@ -6,6 +6,7 @@ read at import time, so tests build settings objects with explicit overrides.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from pydantic import Field
@@ -35,10 +36,25 @@ class CommonSettings(BaseSettings):
     )
     dependency_timeout_s: float = Field(default=60.0, gt=0, description="how long to wait for Kafka at start")
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
+    group_id: str = Field(
+        default="", description="consumer group of the service's main input; empty: <topic prefix><service name>"
+    )
 
     def topic(self, name: str) -> str:
         """The real Kafka topic name of a logical topic (``features`` -> ``<prefix>features``)."""
         return f"{self.topic_prefix}{name}"
+
+    def consumer_group(self, role: str = "", *, per_replica: bool = False) -> str:
+        """The one naming rule for consumer groups: ``<topic prefix><service>[-<role>][-<replica id>]``.
+
+        The topic prefix keeps isolated runs (tests, benchmarks, demos) out of each other's groups.
+        ``per_replica``: a group of this process alone, for inputs every replica must read whole
+        (commands, model events).
+        """
+        name = self.group_id or self.topic(self.service_name)
+        if role:
+            name = f"{name}-{role}"
+        return f"{name}-{uuid.uuid4().hex[:10]}" if per_replica else name
 
     def logical_topic(self, real: str) -> str:
         """Inverse of :meth:`topic`."""

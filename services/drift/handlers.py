@@ -24,8 +24,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from services.common.events import derived_id, header
-from services.common.incidents import UPSTREAM_DATA
+from services.common.events import derived_id
+from services.common.incidents import UPSTREAM_DATA, fingerprint, incident_record
 from services.drift import metrics
 from services.drift.config import Thresholds
 from services.drift.detectors.base import Signal, fmt
@@ -438,7 +438,7 @@ class DriftMonitor:
 
     def _incident(self, s: Signal, v: dict[str, Any], ts: int, model: str) -> dict[str, Any] | None:
         """Open an incident, update the open one, or close it on recovery; None when nothing is sent."""
-        fp = f"{s.kind}:{s.feature}"
+        fp = fingerprint(s.kind, s.feature)
         inc_cfg = self.th.incident
         current = self.state.open.get(fp)
         if current is not None and ts - current.last_seen >= inc_cfg.cooldown_ms:
@@ -500,22 +500,24 @@ class DriftMonitor:
                 "likely cause is that data, not a changed world. Suggested action: fix the data first; "
                 "do not retrain on it."
             )
-        return {
-            **header(self.source, event_id=event_id, ts=ts),
-            "incident_id": inc.incident_id,
-            "fingerprint": fp,
-            "type": s.kind,
-            "root_cause": root_cause,
-            "service": SERVICE_SUFFERING,
-            "target": s.feature,
-            "severity": s.severity,
-            "summary": s.summary,
-            "explanation": explanation,
-            "count": inc.count,
-            "first_seen": inc.first_seen,
-            "last_seen": inc.last_seen,
-            "evidence": evidence,
-        }
+        return incident_record(
+            self.source,
+            event_id=event_id,
+            ts=ts,
+            incident_id=inc.incident_id,
+            fingerprint=fp,
+            type=s.kind,
+            root_cause=root_cause,
+            service=SERVICE_SUFFERING,
+            target=s.feature,
+            severity=s.severity,
+            summary=s.summary,
+            explanation=explanation,
+            count=inc.count,
+            first_seen=inc.first_seen,
+            last_seen=inc.last_seen,
+            evidence=evidence,
+        )
 
     # -- checkpoint ----------------------------------------------------------------------------
     def snapshot(self) -> bytes:

@@ -30,13 +30,13 @@ class MemoryPendingStore:
         self._preds: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
         self._labels: OrderedDict[str, tuple[float, bool]] = OrderedDict()
 
-    def _put(self, table: OrderedDict, key: str, value: Any) -> None:
+    def _put(self, table: OrderedDict[str, Any], key: str, value: Any) -> None:
         table[key] = (self.clock() + self.ttl_s, value)
         table.move_to_end(key)
         while len(table) > self.max_items:
             table.popitem(last=False)
 
-    def _take(self, table: OrderedDict, key: str) -> Any:
+    def _take(self, table: OrderedDict[str, Any], key: str) -> Any:
         item = table.pop(key, None)
         if item is None or item[0] < self.clock():
             return None

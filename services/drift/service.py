@@ -11,7 +11,7 @@ from dataclasses import replace
 import redis
 
 from services.common.bus import Event, Out, StreamProcessor
-from services.common.runner import run_service
+from services.common.service import Service
 from services.drift import metrics
 from services.drift.config import load_thresholds
 from services.drift.handlers import DriftMonitor
@@ -32,7 +32,7 @@ class DriftService:
         prefix = f"{settings.redis_prefix}{settings.topic_prefix}"
         self.pending = RedisPendingStore(client, prefix, settings.pending_ttl_s)
         self.checkpointer = RedisCheckpointer(
-            client, f"{prefix}checkpoint:{settings.checkpoint_name or settings.group_id}"
+            client, f"{prefix}checkpoint:{settings.checkpoint_name or settings.consumer_group()}"
         )
         thresholds = load_thresholds(settings.thresholds_path)
         if settings.season_period_s:
@@ -41,7 +41,7 @@ class DriftService:
         self.processor = StreamProcessor(
             settings,
             INPUTS,
-            settings.group_id,
+            settings.consumer_group(),
             self.handle,
             # Small fetches per partition interleave the partitions finely: a detector reading a
             # backlog in long single-partition runs (a subset of members at a time) sees drift that
@@ -78,7 +78,6 @@ class DriftService:
             self.checkpoint()
 
 
-def main() -> int:
-    settings = DriftSettings()
-    service = DriftService(settings)
-    return run_service(settings, service.run, ready_checks={"kafka_partitions": lambda: service.processor.ready})
+def build(settings: DriftSettings) -> Service:
+    drift = DriftService(settings)
+    return Service(main=drift.run, ready_checks={"kafka_partitions": lambda: drift.processor.ready})

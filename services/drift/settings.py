@@ -13,7 +13,6 @@ from services.drift.config import DEFAULT_PATH
 class DriftSettings(CommonSettings):
     service_name: str = "drift"
     http_port: int = 8005
-    group_id: str = "drift"
     thresholds_path: Path = DEFAULT_PATH
     redis_prefix: str = Field(default="aig:drift:", description="namespace of every Redis key")
     pending_ttl_s: int = Field(default=7 * 86_400, gt=0, description="how long a prediction waits for its label")

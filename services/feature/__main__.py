@@ -1,9 +1,10 @@
-"""``python -m services.feature``"""
+"""`python -m services.feature`: the service, settings from the AIG_* environment."""
 
 import sys
 
-from services.feature.service import run
+from services.common.service import main
+from services.feature.service import build
 from services.feature.settings import FeatureSettings
 
 if __name__ == "__main__":
-    sys.exit(run(FeatureSettings()))
+    sys.exit(main(build, FeatureSettings))

@@ -19,7 +19,8 @@ from mode.utils.times import want_seconds
 
 from services.common.bus import EventProducer
 from services.common.codec import AvroCodec, CodecError, codec_for
-from services.common.events import header, now_ms
+from services.common.deadletter import dead_letter_record
+from services.common.events import now_ms
 from services.common.topics import KafkaTopic
 from services.feature import handlers, metrics
 from services.feature.readiness import WorkerReadiness
@@ -83,7 +84,7 @@ class OnlineStore:
             log.warning("online store write of %d hashes failed: %s: %s", len(batch), type(exc).__name__, exc)
 
 
-def build(
+def build_app(
     settings: FeatureSettings,
     *,
     codec: AvroCodec | None = None,
@@ -122,24 +123,24 @@ def build(
     job_views = app.Table("job-views", default=dict, partitions=3, schema=counts)
     online_store = online or OnlineStore(settings)
 
-    @app.timer(settings.online_flush_s)
+    @app.timer(settings.online_flush_s)  # type: ignore[untyped-decorator]  # faust is untyped
     async def flush_online_store() -> None:
         await online_store.flush()
 
     def dead_letter(event: Any, stage: str, kind: str, reason: str) -> None:
         msg = event.message
         logical = settings.logical_topic(msg.topic)
-        record = {
-            **header(settings.service_name),
-            "topic": logical,
-            "partition": msg.partition,
-            "offset": msg.offset,
-            "key": msg.key if isinstance(msg.key, bytes) else None,
-            "error_type": kind,
-            "error": reason[:10_000],
-            "consumer_group": app_id,
-            "raw": msg.value if isinstance(msg.value, bytes) else b"",
-        }
+        record = dead_letter_record(
+            settings.service_name,
+            topic=logical,
+            partition=msg.partition,
+            offset=msg.offset,
+            key=msg.key if isinstance(msg.key, bytes) else None,
+            error_type=kind,
+            error=reason,
+            consumer_group=app_id,
+            raw=msg.value if isinstance(msg.value, bytes) else None,
+        )
         producer = dead_letters
         if producer is None:
             raise RuntimeError(f"no dead-letter producer: {kind}: {reason}")
@@ -233,7 +234,7 @@ def watch_readiness(fa: FeatureApp, interval_s: float = 0.5) -> WorkerReadiness:
     """
     readiness = WorkerReadiness(fa.app, [fa.by_member, fa.by_job], consumed_topics(fa))
 
-    @fa.app.timer(interval_s)
+    @fa.app.timer(interval_s)  # type: ignore[untyped-decorator]  # faust is untyped
     async def refresh_readiness() -> None:
         readiness.refresh()
 

@@ -1,4 +1,4 @@
-"""Feature wiring: topics, migrations, the offline sink thread, the shared HTTP endpoints, the faust worker."""
+"""Feature wiring: migrations, faust's internal topics, the offline sink thread and the faust worker."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import faust
 
 from services.common.bus import EventProducer, StreamProcessor
 from services.common.db import migrate
-from services.common.http import CheckResult, HttpServer, create_app, serve_in_thread
+from services.common.http import CheckResult
 from services.common.logs import setup_logging
-from services.common.runner import DependencyError, kafka_check, prepare_topics, wait_for
+from services.common.runner import DependencyError, wait_for
+from services.common.service import Service
 from services.common.topics import TopicError, ensure_kafka_topics
-from services.feature.app import FeatureApp, build, internal_topics, watch_readiness
+from services.feature.app import FeatureApp, build_app, internal_topics, watch_readiness
 from services.feature.offline import build_sink
 from services.feature.readiness import WorkerReadiness
 from services.feature.settings import FeatureSettings
@@ -38,55 +39,38 @@ def ready_checks(worker: WorkerReadiness, sink: StreamProcessor | None) -> dict[
     return checks
 
 
-def _serve_http(settings: FeatureSettings, checks: dict[str, Callable[[], CheckResult]]) -> HttpServer | None:
-    if not settings.http_port:
-        return None
-    server = serve_in_thread(create_app(settings, checks), settings)
-    log.info("serving HTTP on %s:%d", settings.http_host, server.port)
-    return server
-
-
-def run(settings: FeatureSettings) -> int:
-    setup_logging(settings)
-    try:
-        wait_for("Kafka", kafka_check(settings), settings.dependency_timeout_s)
-        prepare_topics(settings)
-        sink = None
-        if settings.run_offline_sink:
-            wait_for("PostgreSQL", lambda: migrate(settings.postgres_dsn), settings.dependency_timeout_s)
-            sink = build_sink(settings)
-        fa = build(settings, dead_letters=EventProducer(settings))
-        created = prepare_internal_topics(settings, fa)
-    except DependencyError as exc:
-        log.error("%s cannot start: %s", settings.service_name, exc)
-        return 2
+def build(settings: FeatureSettings) -> Service:
+    """The faust worker runs on the main thread (it handles SIGTERM itself); the offline sink on a thread."""
+    sink = None
+    if settings.run_offline_sink:
+        wait_for("PostgreSQL", lambda: migrate(settings.postgres_dsn), settings.dependency_timeout_s)
+        sink = build_sink(settings)
+    fa = build_app(settings, dead_letters=EventProducer(settings))
+    created = prepare_internal_topics(settings, fa)
     if created:
         log.info("created faust's internal topics before starting it: %s", ", ".join(created))
     readiness = watch_readiness(fa)
-    server = _serve_http(settings, ready_checks(readiness, sink))
-    stop = threading.Event()
-    threads = []
-    if sink is not None:
-        threads.append(threading.Thread(target=sink.run, args=(stop,), name="offline-sink", daemon=True))
 
-    @fa.app.task
+    @fa.app.task  # type: ignore[untyped-decorator]  # faust is untyped
     async def relog() -> None:
         setup_logging(settings)  # the faust worker set its own logging up at start: take it back
         log.info("feature worker started (app %s)", fa.app.conf.id)
 
-    for t in threads:
-        t.start()
-    worker = faust.Worker(fa.app, loglevel=settings.log_level.lower(), redirect_stdouts=False)
-    code = 0
-    try:
-        worker.execute_from_commandline()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        readiness.mark_not_ready("faust worker stopped")
-        stop.set()
-        for t in threads:
-            t.join(settings.shutdown_timeout_s)
-        if server is not None:
-            server.stop()
-    return code
+    def run_worker(stop: threading.Event) -> int:
+        if stop.is_set():
+            return 0  # SIGTERM came while starting: faust, which takes the signals over, never starts
+        worker = faust.Worker(fa.app, loglevel=settings.log_level.lower(), redirect_stdouts=False)
+        try:
+            worker.execute_from_commandline()
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        finally:
+            readiness.mark_not_ready("faust worker stopped")
+        return 0
+
+    return Service(
+        main=run_worker,
+        background={"offline-sink": sink.run} if sink is not None else {},
+        ready_checks=ready_checks(readiness, sink),
+        consumers_ready=False,  # the worker's consumers are faust's; /ready asks the worker itself
+    )

@@ -10,9 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast, get_args
 
-from services.common.incidents import MODEL_SIDE_TYPES, UPSTREAM_DATA
+from services.common.incidents import INCIDENT_TYPES, MODEL_SIDE_TYPES, UPSTREAM_DATA
 from services.common.incidents import is_bad_input as incident_is_bad_input
-from services.healer.policy import INCIDENT_TYPES, Policy, Step
+from services.healer.policy import Policy, Step
 
 HUMAN = "human"
 REQUIRED_FIELDS = ("incident_id", "fingerprint", "type", "service", "first_seen")

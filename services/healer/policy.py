@@ -12,34 +12,8 @@ from typing import Any
 
 import yaml
 
-INCIDENT_TYPES = frozenset(
-    {
-        "data_drift",
-        "concept_drift",
-        "skew",
-        "data_quality",
-        "log_error",
-        "service_down",
-        "service_hung",
-        "model_error",
-    }
-)
-ROOT_CAUSES = frozenset(
-    {
-        "out_of_memory",
-        "disk_full",
-        "dependency_unavailable",
-        "timeout",
-        "schema_mismatch",
-        "data_quality",
-        "model_error",
-        "permission_denied",
-        "config_error",
-        "benign",
-        "unknown",
-        "upstream_data",  # drift: the model degraded while its input data is known bad
-    }
-)
+from services.common.incidents import INCIDENT_TYPES, ROOT_CAUSES
+
 VERIFICATIONS = frozenset({"health", "model_live", "model_rolled_back", "quiet", "recovered", "delivered", "none"})
 _STEP_KEYS = {"action", "target", "verify", "attempts", "verify_timeout_s"}
 

@@ -13,7 +13,7 @@ import redis
 from services.common import db
 from services.common.bus import ContractError, Event, EventProducer, Out, RetryableError, StreamProcessor
 from services.common.http import create_app
-from services.common.runner import run_service
+from services.common.service import Service
 from services.healer.actions.registry import known_actions
 from services.healer.alerts import Alerter
 from services.healer.api import add_routes
@@ -38,7 +38,7 @@ class LockedPublisher:
             self.producer.flush(30.0)
 
 
-def build(settings: HealerSettings, *, synchronous: bool = False) -> tuple[Healer, LockedPublisher, Any]:
+def assemble(settings: HealerSettings, *, synchronous: bool = False) -> tuple[Healer, LockedPublisher, Any]:
     """The healer and its dependencies (tests build it the same way)."""
     policy = load_policy(settings.policy_path, known_actions())
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
@@ -77,10 +77,9 @@ def handler(healer: Healer) -> Any:
     return handle
 
 
-def main() -> int:
-    settings = HealerSettings()
-    healer, publisher, pool = build(settings)
-    processor = StreamProcessor(settings, ["incidents", "model.events"], "healer", handler(healer))
+def build(settings: HealerSettings) -> Service:
+    healer, publisher, pool = assemble(settings)
+    processor = StreamProcessor(settings, ["incidents", "model.events"], settings.consumer_group(), handler(healer))
     watch = HealthWatch(
         settings, lambda rec: publisher("incidents", rec, rec["fingerprint"]), healer.safety, healer.docker
     )
@@ -90,18 +89,9 @@ def main() -> int:
         healer.resolve_by_human,
     )
 
-    def run(stop: threading.Event) -> None:
-        threads = []
-        if settings.watch_enabled:
-            threads.append(threading.Thread(target=watch.run, args=(stop,), name="health-watch", daemon=True))
-        for t in threads:
-            t.start()
-        try:
-            processor.run(stop)
-        finally:
-            healer.close()
-            for t in threads:
-                t.join(timeout=10)
-            pool.close()
-
-    return run_service(settings, run, app=app)
+    return Service(
+        main=processor.run,
+        background={"health-watch": watch.run} if settings.watch_enabled else {},
+        app=app,
+        after=[healer.close, pool.close],
+    )

@@ -20,7 +20,8 @@ from typing import Any
 
 import httpx
 
-from services.common.events import header, new_id, now_ms
+from services.common.events import new_id, now_ms
+from services.common.incidents import fingerprint, incident_record
 from services.healer.actions.restart_container import PROJECT_LABEL, SERVICE_LABEL
 from services.healer.safety import SafetyStore
 from services.healer.settings import HealerSettings
@@ -210,26 +211,26 @@ class HealthWatch:
             outage.count += 1
             outage.last_emit_ms = now
             outage.evidence.update(evidence)
-            record = {
-                **header(self.settings.service_name),
-                "incident_id": outage.incident_id,
-                "fingerprint": f"{type_}:{service}",
-                "type": type_,
-                "root_cause": root_cause,
-                "service": service,
-                "target": target or evidence.get("container"),
-                "severity": "critical",
-                "summary": summary,
-                "explanation": (
+            record = incident_record(
+                self.settings.service_name,
+                incident_id=outage.incident_id,
+                fingerprint=fingerprint(type_, service),
+                type=type_,
+                root_cause=root_cause,
+                service=service,
+                target=target or evidence.get("container"),
+                severity="critical",
+                summary=summary,
+                explanation=(
                     f"{summary}. Detected by the healer's health watch ({evidence.get('detector')}). "
                     f"First seen {(now - outage.first_seen) / 1000:.1f} s ago, {outage.count} report(s). "
                     "Suggested action: restart the container and check its logs."
                 ),
-                "count": outage.count,
-                "first_seen": outage.first_seen,
-                "last_seen": now,
-                "evidence": dict(outage.evidence),
-            }
+                count=outage.count,
+                first_seen=outage.first_seen,
+                last_seen=now,
+                evidence=dict(outage.evidence),
+            )
         log.warning("health watch: %s", summary, extra={"incident_id": record["incident_id"]})
         self.emit(record)
         self.emitted += 1

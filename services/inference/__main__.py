@@ -1,9 +1,10 @@
-"""``python -m services.inference``"""
+"""`python -m services.inference`: the service, settings from the AIG_* environment."""
 
 import sys
 
-from services.inference.service import run
+from services.common.service import main
+from services.inference.service import build
 from services.inference.settings import InferenceSettings
 
 if __name__ == "__main__":
-    sys.exit(run(InferenceSettings()))
+    sys.exit(main(build, InferenceSettings))

@@ -123,25 +123,7 @@ def _parse(payload: Any, max_rows: int) -> tuple[list[PredictRow], bool]:
         raise _invalid([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]) from None
 
 
-def _message(errors: list[Mapping[str, Any]]) -> str:
-    parts = []
-    for e in errors:
-        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{loc}: {e.get('msg', 'invalid')}")
-    return "; ".join(parts)
-
-
 def add_routes(app: FastAPI, settings: InferenceSettings, holder: ModelHolder, store: OnlineStore | None) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def on_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        metrics.REQUEST_ERRORS.labels("422").inc()
-        errors = list(exc.errors())
-        return JSONResponse(
-            # Inputs are not echoed: they may be huge, or NaN, which JSON cannot carry.
-            {"message": _message(errors), "detail": [{k: e.get(k) for k in ("type", "loc", "msg")} for e in errors]},
-            status_code=422,
-        )
-
     @app.exception_handler(HttpError)
     async def on_error(_request: Request, exc: HttpError) -> JSONResponse:
         metrics.REQUEST_ERRORS.labels(str(exc.status)).inc()

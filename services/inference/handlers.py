@@ -7,15 +7,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from services.common.commands import command_for
 from services.common.events import derived_id, header
 from services.common.model.bundle import FeatureSpec
 from services.inference.holder import LoadedModel
 
 INFERENCE_COMMANDS = ("reload",)
-
-
-class CommandError(ValueError):
-    """A command addressed to inference that it cannot obey."""
 
 
 def score_feature_vectors(
@@ -67,11 +64,7 @@ def control_action(
         return None
     if topic == "model.events":
         return "refresh" if value.get("model_name") == model_name else None
-    if topic == "commands" and value.get("target") == target:
-        command = value.get("command")
-        if command not in INFERENCE_COMMANDS:
-            known = ", ".join(INFERENCE_COMMANDS)
-            raise CommandError(f"unknown inference command {command!r}; expected one of {known}")
+    if topic == "commands" and command_for(value, target, INFERENCE_COMMANDS) is not None:
         return "reload"
     return None
 

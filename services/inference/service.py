@@ -5,17 +5,16 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-import uuid
 from collections.abc import Iterable
 
 import psycopg
 
 from services.common import db
-from services.common.bus import ContractError, Event, NotReadyError, Out, RetryableError, StreamProcessor
+from services.common.bus import Event, NotReadyError, Out, RetryableError, StreamProcessor
 from services.common.events import now_ms
 from services.common.http import create_app
 from services.common.model.artifacts import ArtifactError
-from services.common.runner import run_service
+from services.common.service import Service
 from services.inference import handlers, metrics
 from services.inference.api import OnlineStore, add_routes
 from services.inference.holder import ModelHolder
@@ -25,7 +24,7 @@ from services.inference.settings import InferenceSettings
 log = logging.getLogger(__name__)
 
 
-def run(settings: InferenceSettings) -> int:
+def build(settings: InferenceSettings) -> Service:
     holder = ModelHolder()
     loader = ModelLoader(settings.model_name, holder, lambda: db.connect(settings))
     started_ms = now_ms()
@@ -48,8 +47,6 @@ def run(settings: InferenceSettings) -> int:
             )
             if action is not None:
                 loader.refresh(force=action == "reload")
-        except handlers.CommandError as exc:
-            raise ContractError(str(exc)) from exc
         except psycopg.OperationalError as exc:
             raise RetryableError(f"model registry unavailable: {exc}") from exc
         except ArtifactError as exc:
@@ -58,16 +55,13 @@ def run(settings: InferenceSettings) -> int:
             log.error("model_error: cannot load the live model, still serving the previous one: %s", exc)
         return []
 
-    # The group name carries the topic prefix, so isolated runs (tests, benchmarks) never share a group.
-    features = StreamProcessor(
-        settings, ["features"], group_id=settings.topic(settings.service_name), handle_batch=score
-    )
+    features = StreamProcessor(settings, ["features"], group_id=settings.consumer_group(), handle_batch=score)
     # Every replica must see every model event and command: a group of its own, read from the start
     # (old events are skipped by time: what they announced is in the registry read at start).
     watcher = StreamProcessor(
         settings,
         ["model.events", "commands"],
-        group_id=f"{settings.service_name}-control-{uuid.uuid4().hex[:10]}",
+        group_id=settings.consumer_group("control", per_replica=True),
         handle=control,
     )
 
@@ -83,16 +77,10 @@ def run(settings: InferenceSettings) -> int:
                 delay = min(delay * 2, 10.0)
         watcher.run(stop)
 
-    def main(stop: threading.Event) -> None:
-        thread = threading.Thread(target=watch, args=(stop,), name="model-watch", daemon=True)
-        thread.start()
-        features.run(stop)
-        thread.join(settings.shutdown_timeout_s)
-
     ready = {"model": lambda: holder.loaded, "kafka": lambda: features.ready and watcher.ready}
-    app = create_app(settings, ready)
+    app = create_app(settings, ready, on_invalid=metrics.REQUEST_ERRORS.labels("422").inc)
     add_routes(app, settings, holder, OnlineStore(settings.redis_url, settings.redis_key_prefix))
     # Everything allocated so far lives as long as the process: keep it out of the cyclic GC, whose
     # full passes over ~150k start-up objects pause every request for tens of milliseconds.
     gc.freeze()
-    return run_service(settings, main, ready_checks=ready, app=app)
+    return Service(main=features.run, background={"model-watch": watch}, app=app)

@@ -1,9 +1,10 @@
-"""``python -m services.ingest``"""
+"""`python -m services.ingest`: the service, settings from the AIG_* environment."""
 
 import sys
 
-from services.ingest.service import run
+from services.common.service import main
+from services.ingest.service import build
 from services.ingest.settings import IngestSettings
 
 if __name__ == "__main__":
-    sys.exit(run(IngestSettings()))
+    sys.exit(main(build, IngestSettings))

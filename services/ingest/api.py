@@ -8,7 +8,7 @@ rejecting the whole batch. Accepted means acknowledged by Kafka.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,14 +28,6 @@ class EventBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     events: list[dict[str, Any]] = Field(min_length=1)
-
-
-def _message(errors: list[Mapping[str, Any]]) -> str:
-    parts = []
-    for e in errors:
-        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{loc}: {e.get('msg', 'invalid')}")
-    return "; ".join(parts)
 
 
 def parse_batch(body: bytes, max_events: int) -> list[dict[str, Any]]:
@@ -74,14 +66,6 @@ def parse_batch(body: bytes, max_events: int) -> list[dict[str, Any]]:
 def add_routes(
     app: FastAPI, settings: IngestSettings, contract: Contract, producer: EventProducer, paused: Callable[[], bool]
 ) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def on_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = list(exc.errors())
-        return JSONResponse(
-            {"message": _message(errors), "detail": [{k: e.get(k) for k in ("type", "loc", "msg")} for e in errors]},
-            status_code=422,
-        )
-
     @app.post("/events")
     async def post_events(request: Request) -> JSONResponse:
         if paused():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.common.bus import ContractError, Out
+from services.common.commands import command_for
 from services.common.events import header
 from services.ingest import metrics
 from services.ingest.contract import CheckResult, Contract
@@ -50,11 +51,6 @@ def normalise_http(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def pause_command(value: dict[str, Any], service_name: str) -> bool | None:
-    """True to pause, False to resume, None when the command is not for ingest."""
-    if value.get("target") != service_name:
-        return None
-    if value.get("command") == PAUSE:
-        return True
-    if value.get("command") == RESUME:
-        return False
-    return None
+    """True to pause, False to resume, None when the command is not for ingest (CommandError: unknown)."""
+    command = command_for(value, service_name, (PAUSE, RESUME))
+    return None if command is None else command == PAUSE

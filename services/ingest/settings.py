@@ -13,7 +13,6 @@ from services.ingest.contract import DEFAULT_CONTRACT
 class IngestSettings(CommonSettings):
     service_name: str = "ingest"
     http_port: int = 8001
-    group_id: str = "ingest"
     contract_path: Path = DEFAULT_CONTRACT
     max_http_events: int = Field(default=10_000, ge=1, description="events accepted in one POST /events")
     http_delivery_timeout_s: float = Field(default=10.0, gt=0, description="wait for Kafka before answering")

@@ -1,7 +1,10 @@
-"""python -m services.logclassifier [serve | classify FILE | evaluate]"""
+"""`python -m services.logclassifier`: the service, settings from the AIG_* environment."""
 
 import sys
 
-from services.logclassifier.cli import main
+from services.common.service import main
+from services.logclassifier.service import build
+from services.logclassifier.settings import LogClassifierSettings
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main(build, LogClassifierSettings))

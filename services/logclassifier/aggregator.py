@@ -13,7 +13,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.common.events import derived_id, header
+from services.common.events import derived_id
+from services.common.incidents import fingerprint, incident_record
 from services.logclassifier.explain import explain
 
 SEVERITY = {
@@ -124,7 +125,7 @@ class BurstAggregator:
         top = burst.templates.most_common(3)
         examples = [burst.examples[t] for t, _ in top]
         summary, explanation, dep = explain(rec.service, rec.root_cause, count, first, last, examples, top[0][0])
-        fingerprint = f"log:{rec.service}:{rec.root_cause}"
+        incident_type = "model_error" if rec.root_cause == "model_error" else "log_error"
         evidence = {f"template_{i + 1}": f"{n}x {t}"[:1000] for i, (t, n) in enumerate(top)}
         evidence["example"] = examples[0][:1000]
         evidence["window_s"] = str(self.window_ms // 1000)
@@ -134,24 +135,24 @@ class BurstAggregator:
         if dep:
             evidence["dependency"] = dep
         event_id = derived_id("logclassifier.incident", rec.event_id)
-        return {
-            **header(self.source, event_id=event_id),
-            "incident_id": burst.open_id,
-            "fingerprint": fingerprint,
-            "type": "model_error" if rec.root_cause == "model_error" else "log_error",
-            "root_cause": rec.root_cause,
-            "service": rec.service,
-            "target": dep
-            if rec.root_cause in ("dependency_unavailable", "timeout") and dep not in (None, "dns")
-            else rec.service,
-            "severity": SEVERITY.get(rec.root_cause, "warning"),
-            "summary": summary,
-            "explanation": explanation,
-            "count": count,
-            "first_seen": first,
-            "last_seen": last,
-            "evidence": evidence,
-        }
+        named_dependency = rec.root_cause in ("dependency_unavailable", "timeout") and dep not in (None, "dns")
+        return incident_record(
+            self.source,
+            event_id=event_id,
+            incident_id=burst.open_id,
+            fingerprint=fingerprint(incident_type, rec.service, rec.root_cause),
+            type=incident_type,
+            root_cause=rec.root_cause,
+            service=rec.service,
+            target=dep if named_dependency else rec.service,
+            severity=SEVERITY.get(rec.root_cause, "warning"),
+            summary=summary,
+            explanation=explanation,
+            count=count,
+            first_seen=first,
+            last_seen=last,
+            evidence=evidence,
+        )
 
     def forget_older_than(self, ts_ms: int) -> None:
         """Drop bursts idle for longer than both the window and the cooldown (bounded memory)."""

@@ -21,19 +21,10 @@ from typing import Any
 
 import numpy as np
 
-ROOT_CAUSES = (
-    "out_of_memory",
-    "disk_full",
-    "dependency_unavailable",
-    "timeout",
-    "schema_mismatch",
-    "data_quality",
-    "model_error",
-    "permission_denied",
-    "config_error",
-    "benign",
-)
-UNKNOWN = "unknown"
+from services.common.incidents import LOG_ROOT_CAUSES, RootCause
+
+ROOT_CAUSES = LOG_ROOT_CAUSES  # the classes, in the order of the model's columns
+UNKNOWN = RootCause.UNKNOWN.value
 
 # Unambiguous phrases only: a cue that could mean two causes would teach the model a wrong prior.
 KEYWORD_CUES: dict[str, re.Pattern[str]] = {
@@ -229,7 +220,8 @@ class ExemplarClassifier:
 def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
 
 
 def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:

@@ -1,4 +1,8 @@
-"""Offline triage: `classify` log lines to JSON, `evaluate` on the labelled test set, `serve` the service."""
+"""Offline triage, next to the service: `classify` log lines to JSON, `evaluate` on the labelled test set.
+
+python -m services.logclassifier.cli classify app.log
+python -m services.logclassifier.cli evaluate [--errors]
+"""
 
 from __future__ import annotations
 
@@ -106,7 +110,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: LogClassifierSettings) -> i
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.logclassifier", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m services.logclassifier.cli", description=__doc__)
     sub = parser.add_subparsers(dest="cmd")
     c = sub.add_parser("classify", help="classify log lines (one per line) to JSON lines")
     c.add_argument("file", nargs="?", default="-", help="a log file, or - for stdin")
@@ -115,12 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--no-prior", action="store_true", help="embeddings only (no keyword prior)")
     e.add_argument("--errors", action="store_true", help="list the misclassified lines")
     e.add_argument("--json", action="store_true")
-    sub.add_parser("serve", help="run the service (the default)")
     args = parser.parse_args(argv)
-    if args.cmd in (None, "serve"):
-        from services.logclassifier.service import main as serve
-
-        return serve()
+    if args.cmd is None:
+        parser.print_help(sys.stderr)
+        return 2
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     settings = LogClassifierSettings()
     return cmd_classify(args, settings) if args.cmd == "classify" else cmd_evaluate(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

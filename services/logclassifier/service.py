@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from services.common.bus import StreamProcessor
-from services.common.runner import run_service
+from services.common.service import Service
 from services.logclassifier.aggregator import BurstAggregator
 from services.logclassifier.build import build_classifier
 from services.logclassifier.handlers import LogClassifier, LogRecordHandler
@@ -33,15 +33,14 @@ def make_processor(
         settings.min_level,
         echo_loggers=settings.echo_loggers,
     )
-    # The group name carries the topic prefix, so isolated runs (tests, demos) never share a group.
     processor = StreamProcessor(
-        settings, inputs=["logs"], group_id=settings.topic(settings.service_name), handle_batch=handler.handle_batch
+        settings, inputs=["logs"], group_id=settings.consumer_group(), handle_batch=handler.handle_batch
     )
     return processor, handler
 
 
-def main(settings: LogClassifierSettings | None = None) -> int:
-    settings = settings or LogClassifierSettings()
+def build(settings: LogClassifierSettings) -> Service:
+    """The classifier loads in ``main`` (tens of seconds): /health answers meanwhile, /ready waits."""
     state: dict[str, object] = {}
 
     def run(stop: threading.Event) -> None:
@@ -56,4 +55,4 @@ def main(settings: LogClassifierSettings | None = None) -> int:
         p = state.get("processor")
         return isinstance(p, StreamProcessor) and p.ready
 
-    return run_service(settings, run, ready_checks={"model_loaded_and_consuming": consuming})
+    return Service(main=run, ready_checks={"model_loaded_and_consuming": consuming})

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+from services.common.commands import bool_param, command_for, params_of, positive_param
 from services.common.events import derived_id, header
 from services.common.model.bundle import LabelledRow
 
@@ -18,10 +19,6 @@ TRAINER_COMMANDS = ("retrain", "rollback")
 # What a ModelPublished event says about a version. ``refused``: a command was not obeyed (too few rows,
 # nothing to roll back to); it still answers that command, so whoever asked is not left waiting.
 ModelStatus = Literal["live", "rejected", "rolled_back", "refused"]
-
-
-class CommandError(ValueError):
-    """A command addressed to the trainer that it cannot obey as written."""
 
 
 @dataclass(frozen=True)
@@ -37,55 +34,28 @@ class TrainerCommand:
 
 
 TRAINER_PARAMS = frozenset({"force", "gated", "window_hours", "max_rows", "since_ms"})
-# Who asked and why (the healer's action, the incident): carried for the audit trail, not acted on.
-CONTEXT_PARAMS = frozenset({"action_id", "fingerprint", "incident_type", "root_cause"})
-BOOLEANS = ("true", "false", "1", "0", "yes", "no")
 
 
 def parse_command(value: Mapping[str, Any], target: str = "trainer") -> TrainerCommand | None:
     """The trainer's reading of a Command event; ``None`` when the command is for another service."""
-    if value.get("target") != target:
+    command = command_for(value, target, TRAINER_COMMANDS)
+    if command is None:
         return None
-    command = str(value.get("command", ""))
-    if command not in TRAINER_COMMANDS:
-        raise CommandError(f"unknown trainer command {command!r}; expected one of {', '.join(TRAINER_COMMANDS)}")
-    params: Mapping[str, str] = value.get("params") or {}
-    unknown = set(params) - TRAINER_PARAMS - CONTEXT_PARAMS
-    if unknown:
-        raise CommandError(f"unknown {command} params {sorted(unknown)}; known: {', '.join(sorted(TRAINER_PARAMS))}")
-    force = str(params.get("force", "false")).lower()
-    if force not in BOOLEANS:
-        raise CommandError(f"param force must be true or false, got {params['force']!r}")
-    gated = str(params.get("gated", "true")).lower()
-    if gated not in BOOLEANS:
-        raise CommandError(f"param gated must be true or false, got {params['gated']!r}")
-    if gated in ("false", "0", "no"):
-        force = "true"  # an ungated retrain publishes the candidate whatever the gate says
-    window_hours = _positive(params, "window_hours", float)
-    max_rows = _positive(params, "max_rows", int)
-    since_ms = _positive(params, "since_ms", int)
+    params = params_of(value, command, TRAINER_PARAMS)
+    force = bool_param(params, "force", False)
+    gated = bool_param(params, "gated", True)
+    max_rows = positive_param(params, "max_rows", int)
+    since_ms = positive_param(params, "since_ms", int)
     return TrainerCommand(
         event_id=str(value["event_id"]),
         command=command,
         reason=str(value.get("reason") or ""),
         incident_id=value.get("incident_id"),
-        force=force in ("true", "1", "yes"),
-        window_hours=window_hours,
+        force=force or not gated,  # an ungated retrain publishes the candidate whatever the gate says
+        window_hours=positive_param(params, "window_hours", float),
         max_rows=int(max_rows) if max_rows is not None else None,
         since_ms=int(since_ms) if since_ms is not None else None,
     )
-
-
-def _positive(params: Mapping[str, str], name: str, kind: type[float] | type[int]) -> Any:
-    if name not in params:
-        return None
-    try:
-        number = kind(params[name])
-    except ValueError:
-        raise CommandError(f"param {name} must be a {kind.__name__}, got {params[name]!r}") from None
-    if not number > 0:
-        raise CommandError(f"param {name} must be > 0, got {params[name]!r}")
-    return number
 
 
 def select_window(rows: Sequence[LabelledRow], window: timedelta | None, max_rows: int) -> list[LabelledRow]:

@@ -4,36 +4,28 @@ it copies ``interactions.raw`` to ``interactions.valid`` (same event_id), option
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from collections.abc import Iterable
 
 from services.common.bus import Event, Out, StreamProcessor
-from services.common.runner import run_service
+from services.common.service import Service, main
 from services.common.settings import CommonSettings
 
 
 class RelaySettings(CommonSettings):
     service_name: str = "relay"
-    group_id: str = "relay"
     delay_ms: float = 0.0
 
 
-def main() -> int:
-    settings = RelaySettings()
-
+def build(settings: RelaySettings) -> Service:
     def handle(event: Event) -> Iterable[Out]:
         if settings.delay_ms:
             time.sleep(settings.delay_ms / 1000)
         yield Out("interactions.valid", event.value, event.key)
 
-    processor = StreamProcessor(settings, ["interactions.raw"], settings.group_id, handle)
-
-    def run(stop: threading.Event) -> None:
-        processor.run(stop)
-
-    return run_service(settings, run, ready_checks={"kafka": lambda: processor.ready})
+    processor = StreamProcessor(settings, ["interactions.raw"], settings.consumer_group(), handle)
+    return Service(main=processor.run, ready_checks={"kafka": lambda: processor.ready})
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(build, RelaySettings))

@@ -166,7 +166,7 @@ class _FastSingleRow:
     """
 
     def __init__(self, booster: lgb.Booster, ncol: int) -> None:
-        from lightgbm.basic import _LIB, _safe_call
+        from lightgbm.basic import _LIB, _safe_call  # type: ignore[attr-defined]  # the C API, for one-row scoring
 
         self._booster = booster  # the config points into the booster: keep it alive
         self._safe_call = _safe_call

@@ -269,7 +269,7 @@ def test_redis_outage_gives_one_dependency_incident_per_service() -> None:
         assert inc["root_cause"] == "dependency_unavailable", describe([inc])
         assert inc["type"] == "log_error"
         assert inc["target"] == "redis" and "redis" in inc["summary"].lower(), describe([inc])
-        assert inc["fingerprint"] == f"log:{inc['service']}:dependency_unavailable"
+        assert inc["fingerprint"] == f"log_error:{inc['service']}:dependency_unavailable"
         assert "Redis looks unavailable" in inc["explanation"]
         assert inc["service"] in inc["summary"] and inc["service"] in inc["explanation"]
     assert all(n == 1 for n in fingerprints.values()), f"duplicate incidents: {dict(fingerprints)}"
@@ -363,7 +363,7 @@ def test_corrupt_model_artifact_gives_model_error() -> None:
     assert len(errors) == 1, describe(errors)
     inc = errors[0]
     assert inc["type"] == "model_error" and inc["root_cause"] == "model_error", describe([inc])
-    assert inc["fingerprint"] == "log:inference:model_error" and inc["severity"] == "critical"
+    assert inc["fingerprint"] == "model_error:inference:model_error" and inc["severity"] == "critical"
     assert "roll back" in inc["explanation"]
     assert still_serving is not None and still_serving["version"] == live["version"], "inference stopped serving"
     assert [i for i in incidents if i not in errors] == [], f"other incidents:\n{describe(incidents)}"

@@ -203,7 +203,7 @@ def test_http_app_serves_health_ready_and_metrics(make_settings: Callable[..., C
 
 @pytest.mark.parametrize("bad", [{"event_id": "x"}, {**interaction(1), "hour_of_day": "noon"}])
 def test_producer_refuses_records_that_break_the_schema(
-    make_settings: Callable[..., CommonSettings], bad: dict
+    make_settings: Callable[..., CommonSettings], bad: dict[str, Any]
 ) -> None:
     from services.common.codec import CodecError
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 from prometheus_client import REGISTRY
@@ -81,7 +82,7 @@ def test_bus_panels_show_a_running_service(
         stderr=subprocess.DEVNULL,
     )
     query = 'sum by (service, topic) (rate(aig_messages_in_total{service="relay-dash"}[1m]))'
-    result: list = []
+    result: list[dict[str, Any]] = []
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not result:

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 from confluent_kafka import Consumer
-from confluent_kafka.admin import AdminClient, ConfigResource
+from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]  # not in its __all__
 
 from services.common.settings import CommonSettings
 from services.common.topics import KafkaTopic, ensure_kafka_topics, unserved_topics

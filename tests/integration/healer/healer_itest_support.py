@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import redis
 
-from services.healer.service import build
+from services.healer.service import assemble
 from services.healer.settings import HealerSettings
 
 
@@ -139,7 +139,7 @@ def healer_settings(topic_prefix: str, **overrides: Any) -> HealerSettings:
 
 
 def make_healer(settings: HealerSettings, synchronous: bool = True) -> Any:
-    healer, _publisher, pool = build(settings, synchronous=synchronous)
+    healer, _publisher, pool = assemble(settings, synchronous=synchronous)
     return healer, pool
 
 

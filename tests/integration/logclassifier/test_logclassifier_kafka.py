@@ -98,7 +98,7 @@ def test_connection_refused_burst_gives_one_incident_naming_redis(
     assert inc["type"] == "log_error"
     assert inc["root_cause"] == "dependency_unavailable"
     assert inc["service"] == "inference"
-    assert inc["fingerprint"] == "log:inference:dependency_unavailable"
+    assert inc["fingerprint"] == "log_error:inference:dependency_unavailable"
     assert inc["target"] == "redis"
     assert "inference failed" in inc["explanation"] and "redis at 127.0.0.1:6379" in inc["explanation"]
     assert "Redis looks unavailable" in inc["explanation"]
@@ -116,7 +116,7 @@ def test_corrupt_model_burst_gives_model_error(
     assert len(incidents) == 1
     assert incidents[0]["type"] == "model_error"
     assert incidents[0]["root_cause"] == "model_error"
-    assert incidents[0]["fingerprint"] == "log:inference:model_error"
+    assert incidents[0]["fingerprint"] == "model_error:inference:model_error"
 
 
 def test_healthy_stream_gives_no_incident(

@@ -44,6 +44,6 @@ def vector_for(settings: CommonSettings, interaction_id: str, timeout_s: float) 
         timeout_s=timeout_s,
         until=lambda rows: any(r["interaction_id"] == interaction_id for r in rows),
     )
-    match = [r for r in found if r["interaction_id"] == interaction_id]
+    match: list[dict[str, Any]] = [r for r in found if r["interaction_id"] == interaction_id]
     assert match, f"no FeatureVector for {interaction_id} within {timeout_s} s"
     return match[-1]

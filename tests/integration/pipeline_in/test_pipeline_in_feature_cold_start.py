@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient
@@ -78,7 +79,7 @@ def _served(bootstrap: str, name: str) -> bool:
     return not unserved_topics(admin.list_topics(timeout=10).topics, [KafkaTopic(name, 3)])
 
 
-def _cold_start(prefix: str, tmp: Path, redis_url: str) -> tuple[ReadyRecorder, list[dict], Path]:
+def _cold_start(prefix: str, tmp: Path, redis_url: str) -> tuple[ReadyRecorder, list[dict[str, Any]], Path]:
     """One cold start: the worker on an empty prefix, interactions sent as soon as their topic exists."""
     settings = CommonSettings(topic_prefix=prefix, log_to_kafka=False)
     assert _topics_with(settings.kafka_bootstrap, prefix) == [], f"prefix {prefix} is not fresh"

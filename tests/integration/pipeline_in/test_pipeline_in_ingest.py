@@ -15,15 +15,17 @@ from services.common.events import header
 from services.common.http import create_app
 from services.ingest.api import add_routes
 from services.ingest.contract import Contract
-from services.ingest.service import build
+from services.ingest.service import processors
 from services.ingest.settings import IngestSettings
 from tests.support.kafka import interaction, read_topic
 
+Ingest = tuple[IngestSettings, Any, TestClient]  # settings, the running processor, an HTTP client
+
 
 @pytest.fixture
-def ingest(make_settings: Callable[..., Any]) -> Iterator[tuple[IngestSettings, Any, TestClient]]:
+def ingest(make_settings: Callable[..., Any]) -> Iterator[Ingest]:
     settings: IngestSettings = make_settings(IngestSettings, group_id="ingest-test", poll_timeout_s=0.1)
-    processor, commands = build(settings)
+    processor, commands = processors(settings)
     app = create_app(settings, {"kafka": lambda: processor.ready})
     add_routes(app, settings, Contract.load(), EventProducer(settings), paused=lambda: processor.paused)
     stop = threading.Event()
@@ -38,7 +40,7 @@ def ingest(make_settings: Callable[..., Any]) -> Iterator[tuple[IngestSettings, 
         t.join(15)
 
 
-def test_contract_breaks_go_to_deadletter_with_field_and_reason(ingest: tuple) -> None:
+def test_contract_breaks_go_to_deadletter_with_field_and_reason(ingest: Ingest) -> None:
     settings, _, _ = ingest
     producer = EventProducer(settings)
     good = interaction(1)
@@ -58,7 +60,7 @@ def test_contract_breaks_go_to_deadletter_with_field_and_reason(ingest: tuple) -
     assert [v["event_id"] for v in valid] == [good["event_id"]]
 
 
-def test_http_malformed_bodies_get_422_with_a_message(ingest: tuple) -> None:
+def test_http_malformed_bodies_get_422_with_a_message(ingest: Ingest) -> None:
     _, _, client = ingest
     r = client.post("/events", content=b"{not json")
     assert r.status_code == 422 and "not valid JSON" in r.json()["message"]
@@ -73,7 +75,7 @@ def test_http_malformed_bodies_get_422_with_a_message(ingest: tuple) -> None:
     assert r.json()["errors"][0]["reason"] == "skill_match: 2.0 is above the maximum 1"
 
 
-def test_http_batch_answers_per_event_and_sends_the_valid_ones(ingest: tuple) -> None:
+def test_http_batch_answers_per_event_and_sends_the_valid_ones(ingest: Ingest) -> None:
     settings, _, client = ingest
     good = {k: v for k, v in interaction(5).items() if k not in ("event_id", "ts", "source")}
     good["salary_k"] = 90  # JSON integer for a double field is fine
@@ -91,7 +93,7 @@ def test_http_batch_answers_per_event_and_sends_the_valid_ones(ingest: tuple) ->
     assert len(valid) == 1 and valid[0]["salary_k"] == 90.0 and valid[0]["source"] == "ingest-http"
 
 
-def test_pause_and_resume_commands(ingest: tuple) -> None:
+def test_pause_and_resume_commands(ingest: Ingest) -> None:
     settings, processor, client = ingest
     producer = EventProducer(settings)
     producer.produce(

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
-from bench.pipeline.harness import Proc, free_port
+from bench.pipeline.harness import Proc
+from loadgen.procs import free_port
 from services.common.bus import EventProducer
 from services.common.events import header
 from services.common.model import artifacts, registry
@@ -43,7 +43,7 @@ __all__ = ["schema_dsn", "start"]  # fixtures: the import is their registration
 
 def wait_http(url: str, proc: Proc, timeout_s: float = 60) -> httpx.Response:
     deadline = time.monotonic() + timeout_s
-    last: Any = None
+    last: httpx.Response | httpx.HTTPError | None = None
     while time.monotonic() < deadline:
         assert proc.popen.poll() is None, f"{proc.name} exited:\n{proc.tail()}"
         try:

@@ -96,7 +96,9 @@ def start(settings_env: dict[str, str], schema_dsn: str, tmp_path: Path) -> Iter
         proc.stop()
 
 
-def model_events(prefix: str, until: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 90) -> list[dict]:
+def model_events(
+    prefix: str, until: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 90
+) -> list[dict[str, Any]]:
     return read_topic(CommonSettings(topic_prefix=prefix), "model.events", until=until, timeout_s=timeout_s)
 
 

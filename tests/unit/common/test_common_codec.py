@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 
 import pytest
 from fastavro.utils import generate_many
@@ -48,9 +49,9 @@ def test_every_schema_round_trips(codec: AvroCodec, name: str) -> None:
         assert codec.decode(data) == record  # the writer's own name is the default reader
 
 
-def _incident_v1() -> dict:
+def _incident_v1() -> dict[str, Any]:
     """The Incident schema as first published: no root_cause, target, explanation or evidence."""
-    current = json.loads((SCHEMAS / "Incident.avsc").read_text())
+    current: dict[str, Any] = json.loads((SCHEMAS / "Incident.avsc").read_text())
     old = copy.deepcopy(current)
     old["fields"] = [f for f in old["fields"] if f["name"] not in {"root_cause", "target", "explanation", "evidence"}]
     return old

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from confluent_kafka import KafkaError
-from confluent_kafka.admin import PartitionMetadata, TopicMetadata
+from confluent_kafka.admin import PartitionMetadata, TopicMetadata  # type: ignore[attr-defined]  # not in its __all__
 
 from services.common.codec import AvroCodec
 from services.common.settings import REPO_ROOT, CommonSettings

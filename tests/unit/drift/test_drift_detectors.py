@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any, Protocol
+
 import numpy as np
 import pytest
 
@@ -14,17 +17,23 @@ from services.drift.config import (
     load_thresholds,
     parse_thresholds,
 )
-from services.drift.detectors import REGISTRY, create
+from services.drift.detectors import REGISTRY, Signal, create
 from services.drift.detectors.distance import js_divergence, psi
 from services.drift.detectors.skew import ProfileError, SkewDetector
 from tests.unit.drift.drift_fixtures import numeric_profile
 
 
-def run(det, values):
+class Detector(Protocol):
+    """What ``run`` needs of a detector: each one takes its own kind of value (float, str, bool)."""
+
+    def update(self, value: Any, /) -> Signal | None: ...
+
+
+def run(det: Detector, values: Iterable[Any]) -> list[tuple[int, Signal]]:
     return [(i, s) for i, v in enumerate(values) if (s := det.update(v)) is not None]
 
 
-def raised(hits):
+def raised(hits: list[tuple[int, Signal]]) -> list[tuple[int, Signal]]:
     """The signals that open an incident (a persisting problem also re-signals, as ``persisting``)."""
     return [(i, s) for i, s in hits if s.phase == "raised"]
 

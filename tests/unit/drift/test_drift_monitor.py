@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -19,8 +21,8 @@ from tests.unit.drift.drift_fixtures import (
 )
 
 
-def feed_features(mon: DriftMonitor, rows: list[dict[str, float | None]], start: int = 0) -> list[dict]:
-    out: list[dict] = []
+def feed_features(mon: DriftMonitor, rows: list[dict[str, float | None]], start: int = 0) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     for k, row in enumerate(rows):
         out += mon.handle("features", fv(start + k, row, {"device": "web"}))
     return out
@@ -182,7 +184,7 @@ def test_concept_drift_on_a_label_function_change_through_the_join() -> None:
     rng = np.random.default_rng(18)
     mon = monitor()
     mon.handle("model.events", model_live(1))
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     for i in range(8000):
         x = rng.standard_normal(2)
         score = 1 / (1 + np.exp(-4 * (x[0] + x[1])))  # the model learnt y = x0 + x1 > 0
@@ -225,7 +227,7 @@ def test_a_model_degradation_is_blamed_on_bad_data_only_while_that_data_is_still
     for r in rows[burst_at : burst_at + 200]:
         r["salary_k"] = None
     assert [i["type"] for i in feed_features(mon, rows)] == ["data_quality"]
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     for i in range(10_000, 18_000):  # event time 100 s to 180 s; the concept flips at 140 s
         x = rng.standard_normal(2)
         score = 1 / (1 + np.exp(-4 * (x[0] + x[1])))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from services.common.incidents import INCIDENT_TYPES, ROOT_CAUSES
 from services.healer.actions.registry import known_actions
-from services.healer.policy import INCIDENT_TYPES, ROOT_CAUSES, PolicyError, load_policy, parse_policy
+from services.healer.policy import PolicyError, load_policy, parse_policy
 from services.healer.settings import DEFAULT_POLICY
 
 POLICY = load_policy(DEFAULT_POLICY, known_actions())

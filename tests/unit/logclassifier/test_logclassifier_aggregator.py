@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 from services.logclassifier.aggregator import BurstAggregator, Classified
@@ -25,7 +27,7 @@ def test_burst_gives_one_incident_with_explanation() -> None:
     incidents = [o for o in out if o is not None]
     assert len({i["incident_id"] for i in incidents}) == 1
     inc = incidents[0]
-    assert inc["fingerprint"] == "log:inference:dependency_unavailable"
+    assert inc["fingerprint"] == "log_error:inference:dependency_unavailable"
     assert inc["type"] == "log_error"
     assert inc["root_cause"] == "dependency_unavailable"
     assert inc["target"] == "redis"
@@ -65,7 +67,7 @@ def test_model_error_incident_type_and_unknown_switch() -> None:
     out = [agg.add(rec(i, "model_error", line)) for i in range(3)]
     inc = next(o for o in out if o is not None)
     assert inc["type"] == "model_error"
-    assert inc["fingerprint"] == "log:inference:model_error"
+    assert inc["fingerprint"] == "model_error:inference:model_error"
     assert "roll back" in inc["explanation"]
     assert all(agg.add(rec(i, "unknown", "something odd")) is None for i in range(10))
 
@@ -102,17 +104,17 @@ def test_a_single_model_failure_is_an_incident_when_its_cause_needs_one_line() -
 def test_the_healers_own_alert_and_watch_lines_are_not_classified_again(logger: str, message: str) -> None:
     """They repeat incidents the healer already has: a crash of inference is not the healer's dependency down."""
     from services.common.bus import Event
-    from services.logclassifier.handlers import LogRecordHandler
+    from services.logclassifier.handlers import LineResult, LogClassifier, LogRecordHandler
     from services.logclassifier.settings import LogClassifierSettings
 
     class MustNotClassify:
-        def classify(self, *args: object) -> list:
+        def classify(self, *args: object) -> list[LineResult]:
             raise AssertionError("an echoed alert line reached the classifier")
 
     handler = LogRecordHandler(
-        MustNotClassify(),
+        cast(LogClassifier, MustNotClassify()),  # a stand-in that fails the test if it is ever asked
         BurstAggregator(min_count=1),
-        own_service="logclassifier",  # type: ignore[arg-type]
+        own_service="logclassifier",
         known_services=["healer"],
         echo_loggers=LogClassifierSettings().echo_loggers,
     )

@@ -121,7 +121,7 @@ def test_handler_burst_gives_one_incident(lc: LogClassifier) -> None:
     assert len({o.value["incident_id"] for o in outs}) == 1  # opened, then updated while it persists
     assert [o.value["count"] for o in outs] == [5, 15, 25, 35]
     inc = outs[0].value
-    assert outs[0].topic == "incidents" and outs[0].key == "log:inference:dependency_unavailable"
+    assert outs[0].topic == "incidents" and outs[0].key == "log_error:inference:dependency_unavailable"
     assert inc["root_cause"] == "dependency_unavailable" and inc["target"] == "redis"
     assert "inference failed 5 times" in inc["explanation"] and "redis at 127.0.0.1:6379" in inc["explanation"]
 

@@ -8,6 +8,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from services.common.bus import ContractError
+from services.common.commands import CommandError
 from services.ingest import handlers
 from services.ingest.contract import Contract, ContractDefinitionError
 
@@ -117,4 +118,5 @@ def test_http_helpers_fill_header_and_floats() -> None:
     assert handlers.pause_command({"command": "pause_ingest", "target": "ingest"}, "ingest") is True
     assert handlers.pause_command({"command": "resume_ingest", "target": "ingest"}, "ingest") is False
     assert handlers.pause_command({"command": "pause_ingest", "target": "trainer"}, "ingest") is None
-    assert handlers.pause_command({"command": "retrain", "target": "ingest"}, "ingest") is None
+    with pytest.raises(CommandError, match="unknown ingest command 'retrain'"):  # dead-lettered, never ignored
+        handlers.pause_command({"command": "retrain", "target": "ingest"}, "ingest")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,7 +53,7 @@ def test_window_state_survives_json() -> None:
         handlers.add_to_window(None, 0, 10, 3)
 
 
-def interaction() -> dict:
+def interaction() -> dict[str, Any]:
     return {
         "event_id": "e-1",
         "ts": 1_700_000_000_000,
@@ -109,11 +110,11 @@ def test_offline_rows() -> None:
 
 
 def test_faust_internal_topics_are_declared_as_faust_would(tmp_path: Path) -> None:
-    from services.feature.app import build, consumed_topics, internal_topics
+    from services.feature.app import build_app, consumed_topics, internal_topics
     from services.feature.settings import FeatureSettings
 
     settings = FeatureSettings(topic_prefix="p.", data_dir=tmp_path, store="memory://", log_to_kafka=False)
-    fa = build(settings)
+    fa = build_app(settings)
     topics = {t.name: t for t in internal_topics(fa)}
     assert set(topics) == {
         "p.aig-feature-by-job",

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from services.common.commands import CommandError
 from services.common.http import create_app
 from services.common.model.bundle import ModelBundle, fit_spec
 from services.inference import handlers
@@ -169,7 +170,7 @@ def test_control_events() -> None:
     assert act("model.events", {"ts": 100, "model_name": "other"}) is None
     assert act("commands", {"ts": 100, "target": "inference", "command": "reload"}) == "reload"
     assert act("commands", {"ts": 100, "target": "trainer", "command": "retrain"}) is None
-    with pytest.raises(handlers.CommandError, match="unknown inference command 'retrain'"):
+    with pytest.raises(CommandError, match="unknown inference command 'retrain'"):
         act("commands", {"ts": 100, "target": "inference", "command": "retrain"})
 
 

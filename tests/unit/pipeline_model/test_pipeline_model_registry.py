@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from services.common.commands import CommandError
 from services.common.model import artifacts
 from services.common.model.bundle import ModelBundle, fit_spec
 from services.trainer import handlers
@@ -55,13 +56,13 @@ def test_commands_for_the_trainer_are_parsed_and_checked() -> None:
     )
     assert cmd is not None and cmd.force and cmd.max_rows == 5000 and cmd.window_hours is None
     assert cmd.incident_id == "inc-1" and cmd.reason == "drift"
-    with pytest.raises(handlers.CommandError, match="unknown trainer command 'reload'"):
+    with pytest.raises(CommandError, match="unknown trainer command 'reload'"):
         handlers.parse_command({**base, "command": "reload", "target": "trainer", "params": {}})
-    with pytest.raises(handlers.CommandError, match="max_rows must be > 0"):
+    with pytest.raises(CommandError, match="max_rows must be > 0"):
         handlers.parse_command({**base, "command": "retrain", "target": "trainer", "params": {"max_rows": "-3"}})
-    with pytest.raises(handlers.CommandError, match="window_hours must be a float"):
+    with pytest.raises(CommandError, match="window_hours must be a float"):
         handlers.parse_command({**base, "command": "retrain", "target": "trainer", "params": {"window_hours": "x"}})
-    with pytest.raises(handlers.CommandError, match="unknown retrain params"):
+    with pytest.raises(CommandError, match="unknown retrain params"):
         handlers.parse_command({**base, "command": "retrain", "target": "trainer", "params": {"lr": "1"}})
     # the healer's command carries its context and asks for a gated retrain
     healer_params = {
@@ -79,7 +80,7 @@ def test_commands_for_the_trainer_are_parsed_and_checked() -> None:
         {**base, "command": "retrain", "target": "trainer", "params": {"since_ms": "1700000000000"}}
     )
     assert fresh is not None and fresh.since_ms == 1_700_000_000_000
-    with pytest.raises(handlers.CommandError, match="since_ms must be a int"):
+    with pytest.raises(CommandError, match="since_ms must be a int"):
         handlers.parse_command({**base, "command": "retrain", "target": "trainer", "params": {"since_ms": "soon"}})
 
 

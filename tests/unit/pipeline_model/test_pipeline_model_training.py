@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -179,7 +180,7 @@ def test_a_refusal_answers_its_command_and_replayed_answers_carry_the_id() -> No
     assert [e["command_id"] for e in handlers.answers_for("cmd-3", recorded)] == ["cmd-3"]
 
 
-def _event_args() -> dict:
+def _event_args() -> dict[str, Any]:
     return dict(
         source="trainer",
         model_name="m",
