@@ -10,18 +10,13 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from services.common.events import derived_id, header
-from services.healer.handlers import EpisodeStatus, IncidentView
+from services.healer.handlers import ActionStatus, EpisodeStatus, IncidentView
 from services.healer.metrics import AUDIT_FAILURES, DECISIONS
 
 log = logging.getLogger(__name__)
-
-# The status of one HealingAction: ``updated`` records a new report of a problem whose episode is open.
-ActionStatus = Literal[
-    "planned", "executed", "succeeded", "failed", "refused", "dry_run", "escalated", "resolved", "updated"
-]
 
 
 def ts(ms: int | None) -> datetime | None:

@@ -12,9 +12,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal
@@ -23,9 +23,10 @@ from services.common.events import derived_id, now_ms
 from services.healer.actions.base import ActionContext, ActionResult, TargetMissing
 from services.healer.actions.registry import get_action
 from services.healer.alerts import Alerter, incident_alert
-from services.healer.audit import ActionStatus, Auditor, action_event
+from services.healer.audit import Auditor, action_event
 from services.healer.handlers import (
     HUMAN,
+    ActionStatus,
     BadIncident,
     BadInputNote,
     Decision,
@@ -33,6 +34,7 @@ from services.healer.handlers import (
     FingerprintState,
     IncidentView,
     PlannedStep,
+    Refusal,
     attribute_to_bad_input,
     decide,
     is_bad_input,
@@ -49,6 +51,25 @@ log = logging.getLogger(__name__)
 
 ABSORBED = frozenset({"update", "duplicate"})  # decisions that start no episode
 HumanResolution = Literal["resolved", "unknown", "not_escalated", "busy"]
+# How one step of the ladder ends: the episode's status when the episode ends there, None to go on climbing.
+StepEnd = EpisodeStatus | None
+
+
+@dataclass(slots=True)
+class _Climb:
+    """One episode on its ladder: what it is about, and what its steps have tried so far."""
+
+    inc: IncidentView
+    decision: Decision
+    received_ms: int
+    token: str
+    attempt: int = 0  # remedies tried (alerts do not count)
+    last_failure: str = ""  # what went wrong last, for the human who gets the incident
+    cooled: set[tuple[str, str]] = field(default_factory=set)  # (target, action) cooldowns this episode holds
+
+    @property
+    def ttd(self) -> int:
+        return self.received_ms - self.inc.first_seen
 
 
 def _bad_view(value: dict[str, Any]) -> IncidentView:
@@ -353,15 +374,7 @@ class Healer:
 
     def _finish_without_action(self, inc: IncidentView, decision: Decision) -> None:
         status: EpisodeStatus = "refused" if decision.kind == "refuse" else "ignored"
-        for r in decision.refusals or ():
-            self._audit(
-                inc,
-                derived_id(f"refusal:{r.action}:{r.target}", inc.event_id),
-                r.action,
-                r.target,
-                "refused",
-                reason=r.reason,
-            )
+        self._audit_refusals(inc, decision.refusals, inc.event_id)
         if not decision.refusals:
             self._audit(
                 inc,
@@ -393,105 +406,132 @@ class Healer:
             self.safety.release_lock(inc.fingerprint, token)
 
     def _climb(self, inc: IncidentView, decision: Decision, received_ms: int, token: str) -> EpisodeStatus:
-        s = self.settings
-        ttd = received_ms - inc.first_seen
-        for r in decision.refusals:
-            self._audit(
-                inc,
-                derived_id(f"refusal:{r.action}:{r.target}", inc.incident_id),
-                r.action,
-                r.target,
-                "refused",
-                reason=r.reason,
-            )
-        if s.dry_run:
-            return self._dry_run(inc, decision, ttd)
-        if decision.notify:
-            subject, text = incident_alert(
-                inc,
-                "automatic healing started",
-                "Plan: " + " -> ".join(f"{p.action}({p.target})" for p in decision.plan),
-            )
-            self.alerter.send(subject, text)
-        cooled: set[tuple[str, str]] = set()
-        attempt = 0
-        last_failure = ""
+        """Try the plan's steps in order until one ends the episode; a human gets it when none fixed it."""
+        climb = _Climb(inc, decision, received_ms, token)
+        self._audit_refusals(inc, decision.refusals, inc.incident_id)
+        if self.settings.dry_run:
+            return self._dry_run(inc, decision, climb.ttd)
+        self._announce(inc, decision)
         for step in decision.plan:
-            if self.stop.is_set():
-                return "acting"
-            self.safety.refresh_lock(inc.fingerprint, token, s.lock_ttl_s)
-            self.safety.set_state(
-                inc.fingerprint, FingerprintState(inc.incident_id, "acting", now_ms()), ttl_s=s.lock_ttl_s
-            )
-            if step.action == "alert":
-                return self._escalate(inc, decision, _why_human(attempt, last_failure, inc), received_ms, step)
-            attempt += 1
-            action_id = derived_id(f"action:{attempt}:{step.action}:{step.target}", inc.incident_id)
-            if (step.target, step.action) not in cooled:
-                if not self._take_cooldown(inc, step, action_id):
-                    vr, last_failure = self._in_cooldown(inc, step, action_id, attempt)
-                    if vr is not None and vr.ok:
-                        return self._resolved(inc, decision, step, action_id, attempt, ttd, vr, {})
-                    continue
-                cooled.add((step.target, step.action))
-            if not self.safety.take_budget(now_ms(), s.budget_window_s, s.budget_max_actions):
-                self._audit(
-                    inc,
-                    action_id,
-                    step.action,
-                    step.target,
-                    "refused",
-                    attempt=attempt,
-                    reason=f"global budget of {s.budget_max_actions} actions per {s.budget_window_s:g} s spent",
-                )
-                return self._escalate(inc, decision, "the global action budget is spent", received_ms)
-            self._audit(
-                inc,
-                action_id,
-                step.action,
-                step.target,
-                "executed",
-                attempt=attempt,
-                reason=decision.reason,
-                time_to_detect_ms=ttd,
-            )
-            started = now_ms()
-            result = self._execute(inc, step, action_id, attempt)
-            if result is None:  # refused: the target does not exist
-                last_failure = f"{step.action} on {step.target} was refused: the target does not exist"
-                continue
-            if not result.ok:
-                last_failure = result.error or "the action failed"
-                self._outcome(inc, step, action_id, False, last_failure, started, now_ms())
-                self._audit(
-                    inc,
-                    action_id,
-                    step.action,
-                    step.target,
-                    "failed",
-                    attempt=attempt,
-                    reason=result.error,
-                    detail=result.detail,
-                )
-                self._backoff(attempt)
-                continue
-            vr = self.verifier.verify(inc, step, started, result.command_id)
-            self._outcome(inc, step, action_id, vr.ok, vr.detail, started, vr.verified_ms)
-            if vr.ok:
-                return self._resolved(inc, decision, step, action_id, attempt, ttd, vr, result.detail)
-            last_failure = vr.detail
-            self._audit(
-                inc,
-                action_id,
-                step.action,
-                step.target,
-                "failed",
-                attempt=attempt,
-                reason=vr.detail,
-                detail={**result.detail, **vr.evidence},
-            )
-            self._backoff(attempt)
-        return self._escalate(inc, decision, _why_human(attempt, last_failure), received_ms)
+            end = self._step(climb, step)
+            if end is not None:
+                return end
+        return self._escalate(inc, decision, _why_human(climb.attempt, climb.last_failure), received_ms)
+
+    def _audit_refusals(self, inc: IncidentView, refusals: Iterable[Refusal], id_basis: str) -> None:
+        """Audit each step the decision refused (e.g. a target outside the allowlist)."""
+        for r in refusals:
+            refusal_id = derived_id(f"refusal:{r.action}:{r.target}", id_basis)
+            self._audit(inc, refusal_id, r.action, r.target, "refused", reason=r.reason)
+
+    def _announce(self, inc: IncidentView, decision: Decision) -> None:
+        """Tell humans healing started, with its plan, when the policy rule asks for it."""
+        if not decision.notify:
+            return
+        plan = " -> ".join(f"{p.action}({p.target})" for p in decision.plan)
+        subject, text = incident_alert(inc, "automatic healing started", f"Plan: {plan}")
+        self.alerter.send(subject, text)
+
+    def _step(self, climb: _Climb, step: PlannedStep) -> StepEnd:
+        """One step of the plan, within the safety rails: cooldown first, then the global budget."""
+        if self.stop.is_set():
+            return "acting"  # shutdown: the episode stays open for a redelivered copy
+        self._hold(climb)
+        if step.action == "alert":
+            why = _why_human(climb.attempt, climb.last_failure, climb.inc)
+            return self._escalate(climb.inc, climb.decision, why, climb.received_ms, step)
+        climb.attempt += 1
+        action_id = derived_id(f"action:{climb.attempt}:{step.action}:{step.target}", climb.inc.incident_id)
+        if not self._cooldown_taken(climb, step, action_id):
+            return self._verify_recent_run(climb, step, action_id)
+        if not self._budget_taken(climb, step, action_id):
+            return self._escalate(climb.inc, climb.decision, "the global action budget is spent", climb.received_ms)
+        return self._act(climb, step, action_id)
+
+    def _hold(self, climb: _Climb) -> None:
+        """Keep the fingerprint's lock and its ``acting`` state alive while the episode climbs."""
+        s, inc = self.settings, climb.inc
+        self.safety.refresh_lock(inc.fingerprint, climb.token, s.lock_ttl_s)
+        self.safety.set_state(
+            inc.fingerprint, FingerprintState(inc.incident_id, "acting", now_ms()), ttl_s=s.lock_ttl_s
+        )
+
+    def _cooldown_taken(self, climb: _Climb, step: PlannedStep, action_id: str) -> bool:
+        """Whether the step's action may run: its cooldown is this episode's already, or starts now."""
+        key = (step.target, step.action)
+        if key in climb.cooled:
+            return True
+        if not self._take_cooldown(climb.inc, step, action_id):
+            return False
+        climb.cooled.add(key)
+        return True
+
+    def _verify_recent_run(self, climb: _Climb, step: PlannedStep, action_id: str) -> StepEnd:
+        """The step's action is cooling down: resolved when its recent run is proved to fix this incident too."""
+        vr, climb.last_failure = self._in_cooldown(climb.inc, step, action_id, climb.attempt)
+        if vr is not None and vr.ok:
+            return self._resolved(climb, step, action_id, vr, {})
+        return None
+
+    def _budget_taken(self, climb: _Climb, step: PlannedStep, action_id: str) -> bool:
+        """Spend one action of the budget every replica shares; audit the refusal when it is spent."""
+        s = self.settings
+        if self.safety.take_budget(now_ms(), s.budget_window_s, s.budget_max_actions):
+            return True
+        spent = f"global budget of {s.budget_max_actions} actions per {s.budget_window_s:g} s spent"
+        self._audit(climb.inc, action_id, step.action, step.target, "refused", attempt=climb.attempt, reason=spent)
+        return False
+
+    def _act(self, climb: _Climb, step: PlannedStep, action_id: str) -> StepEnd:
+        """Execute the step's action, then verify it unless it was refused or failed outright."""
+        inc, attempt = climb.inc, climb.attempt
+        self._audit(
+            inc,
+            action_id,
+            step.action,
+            step.target,
+            "executed",
+            attempt=attempt,
+            reason=climb.decision.reason,
+            time_to_detect_ms=climb.ttd,
+        )
+        started = now_ms()
+        result = self._execute(inc, step, action_id, attempt)
+        if result is None:  # refused: the target does not exist
+            climb.last_failure = f"{step.action} on {step.target} was refused: the target does not exist"
+            return None
+        if not result.ok:
+            failure = result.error or "the action failed"
+            self._outcome(inc, step, action_id, False, failure, started, now_ms())
+            self._failed(climb, step, action_id, failure, result.error, result.detail)
+            return None
+        return self._verify(climb, step, action_id, started, result)
+
+    def _verify(self, climb: _Climb, step: PlannedStep, action_id: str, started: int, result: ActionResult) -> StepEnd:
+        """Watch whether the action fixed the incident; the learner and the audit hear either way."""
+        vr = self.verifier.verify(climb.inc, step, started, result.command_id)
+        self._outcome(climb.inc, step, action_id, vr.ok, vr.detail, started, vr.verified_ms)
+        if vr.ok:
+            return self._resolved(climb, step, action_id, vr, result.detail)
+        self._failed(climb, step, action_id, vr.detail, vr.detail, {**result.detail, **vr.evidence})
+        return None
+
+    def _failed(
+        self, climb: _Climb, step: PlannedStep, action_id: str, failure: str, reason: str, detail: dict[str, str]
+    ) -> None:
+        """Audit a step that did not fix the incident, keep why for the human, and back off before the next."""
+        climb.last_failure = failure
+        self._audit(
+            climb.inc,
+            action_id,
+            step.action,
+            step.target,
+            "failed",
+            attempt=climb.attempt,
+            reason=reason,
+            detail=detail,
+        )
+        self._backoff(climb.attempt)
 
     def _take_cooldown(self, inc: IncidentView, step: PlannedStep, action_id: str) -> bool:
         """Start the step's cooldown, or find it held by this very step (an episode taken over after a
@@ -539,16 +579,10 @@ class Healer:
         return None, reason
 
     def _resolved(
-        self,
-        inc: IncidentView,
-        decision: Decision,
-        step: PlannedStep,
-        action_id: str,
-        attempt: int,
-        ttd: int,
-        vr: VerifyResult,
-        detail: dict[str, str],
+        self, climb: _Climb, step: PlannedStep, action_id: str, vr: VerifyResult, detail: dict[str, str]
     ) -> EpisodeStatus:
+        """Audit the step that fixed the incident and close the episode."""
+        inc, attempt, ttd = climb.inc, climb.attempt, climb.ttd
         ttr = vr.verified_ms - inc.first_seen
         self._audit(
             inc,
@@ -575,7 +609,7 @@ class Healer:
         )
         RECOVERY.labels(inc.type).observe(ttr / 1000)
         self.auditor.close(inc.incident_id, "resolved", vr.verified_ms, ttd, ttr)
-        if decision.notify:
+        if climb.decision.notify:
             subject, text = incident_alert(
                 inc, "resolved", f"Fixed by {step.action} on {step.target} in {ttr / 1000:.1f} s. {vr.detail}"
             )

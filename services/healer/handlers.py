@@ -124,11 +124,23 @@ def attribute_to_bad_input(incident: IncidentView, note: BadInputNote | None, se
     return replace(incident, root_cause=UPSTREAM_DATA, evidence=evidence)
 
 
+# The healer's statuses, as written to Kafka, PostgreSQL and Redis. Typed here, where engine, audit and
+# verify all look them up, so a misspelt status fails the type check instead of a dashboard query.
+
 # What the healer last did about a fingerprint. An open episode (acting, escalated) holds the
 # fingerprint: further reports of the problem update it instead of starting another ladder.
 EpisodeStatus = Literal["acting", "escalated", "resolved", "refused", "ignored", "dry_run"]
 EPISODE_STATUSES: frozenset[str] = frozenset(get_args(EpisodeStatus))
 OPEN_STATUSES: frozenset[EpisodeStatus] = frozenset({"acting", "escalated"})
+
+# The status of one HealingAction: ``updated`` records a new report of a problem whose episode is open.
+ActionStatus = Literal[
+    "planned", "executed", "succeeded", "failed", "refused", "dry_run", "escalated", "resolved", "updated"
+]
+
+# What the trainer's ModelPublished answer to a command says (the trainer's ModelStatus): the proof a
+# retrain or rollback worked, or why it did not.
+ModelAnswerStatus = Literal["live", "rejected", "rolled_back", "refused"]
 
 
 def episode_status(value: str) -> EpisodeStatus:

@@ -18,7 +18,7 @@ import httpx
 
 from services.common.events import now_ms
 from services.healer.actions.restart_container import find_containers
-from services.healer.handlers import IncidentView, PlannedStep
+from services.healer.handlers import IncidentView, ModelAnswerStatus, PlannedStep
 from services.healer.safety import SafetyStore
 from services.healer.settings import HealerSettings
 
@@ -54,6 +54,11 @@ class Check:
     evidence: dict[str, str] = field(default_factory=dict)
 
 
+def _says(ev: dict[str, Any], status: ModelAnswerStatus) -> bool:
+    """Whether the trainer's answer ``ev`` has ``status``."""
+    return ev.get("status") == status
+
+
 def _answer_evidence(probe: Probe, ev: dict[str, Any]) -> dict[str, str]:
     return {
         "command_id": probe.command_id or "",
@@ -69,15 +74,15 @@ def judge_retrain(probe: Probe, answers: list[dict[str, Any]]) -> Check:
         return Check(False, "the retrain sent no command whose answer could prove it", True)
     for ev in answers:
         name, version, reason = ev.get("model_name"), ev.get("version"), ev.get("reason") or "no reason given"
-        if ev.get("status") == "live":
+        if _says(ev, "live"):
             return Check(
                 True, f"model {name} v{version} went live in answer to this retrain", True, _answer_evidence(probe, ev)
             )
-        if ev.get("status") == "rejected":
+        if _says(ev, "rejected"):
             return Check(
                 False, f"the gate rejected candidate v{version} of {name}: {reason}", True, _answer_evidence(probe, ev)
             )
-        if ev.get("status") == "refused":
+        if _says(ev, "refused"):
             return Check(False, f"the trainer refused the retrain: {reason}", True, _answer_evidence(probe, ev))
     return Check(False, f"no answer to retrain command {probe.command_id} on model.events yet")
 
@@ -87,7 +92,7 @@ def judge_rollback(probe: Probe, answers: list[dict[str, Any]]) -> Check:
     a refusal is final."""
     if probe.command_id is None:
         return Check(False, "the rollback sent no command whose answer could prove it", True)
-    refused = next((a for a in answers if a.get("status") == "refused"), None)
+    refused = next((a for a in answers if _says(a, "refused")), None)
     if refused is not None:
         return Check(
             False,
@@ -95,8 +100,8 @@ def judge_rollback(probe: Probe, answers: list[dict[str, Any]]) -> Check:
             True,
             _answer_evidence(probe, refused),
         )
-    rolled = next((a for a in answers if a.get("status") == "rolled_back"), None)
-    restored = next((a for a in answers if a.get("status") == "live" and _is_older(a)), None)
+    rolled = next((a for a in answers if _says(a, "rolled_back")), None)
+    restored = next((a for a in answers if _says(a, "live") and _is_older(a)), None)
     if restored is not None:
         gone = rolled.get("version") if rolled is not None else restored.get("previous_version")
         return Check(

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +33,44 @@ Connect = Callable[[], psycopg.Connection]
 
 class NotEnoughData(RuntimeError):
     """Too few labelled rows (or a single class) to train and validate a model."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model fitted on the training rows and measured on the held-out ones, with what the registry keeps."""
+
+    bundle: ModelBundle
+    metrics: dict[str, float]  # on the held-out rows
+    holdout: Sequence[LabelledRow]
+    y_hold: list[bool]
+    train_rows: int
+    params: dict[str, Any]  # everything the fit used, num_boost_round included
+    window: dict[str, Any]
+    profile: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the gate makes of a candidate, against the live model it would replace."""
+
+    live: registry.ModelVersion | None
+    status: handlers.ModelStatus
+    why: str
+    metrics: dict[str, float]  # the candidate's, and the live model's on the same held-out rows
+
+
+def data_window(
+    rows: Sequence[LabelledRow], train_rows: Sequence[LabelledRow], holdout: Sequence[LabelledRow]
+) -> dict[str, Any]:
+    """The rows a version was trained and validated on, as the registry records them."""
+    return {
+        "start": rows[0].ts.isoformat(),
+        "end": rows[-1].ts.isoformat(),
+        "rows": len(rows),
+        "train_rows": len(train_rows),
+        "holdout_rows": len(holdout),
+        "holdout_start": holdout[0].ts.isoformat(),
+    }
 
 
 class Trainer:
@@ -122,6 +161,25 @@ class Trainer:
     def _train_and_register(
         self, rows: Sequence[LabelledRow], cmd: TrainerCommand | None, reason: str
     ) -> list[dict[str, Any]]:
+        """Train a candidate, gate it against the live model, register it and announce it, in one transaction."""
+        s = self.settings
+        candidate = self._train_candidate(rows)
+        with self.connect() as conn, store.locked(conn, s.model_name):
+            verdict = self._gate(conn, candidate, cmd, reason)
+            version = self._register(conn, candidate, verdict)
+            event = self._announce(conn, version, verdict, cmd)
+        log.info(
+            "model %s v%d %s: %s",
+            s.model_name,
+            version.version,
+            verdict.status,
+            verdict.why,
+            extra={"model_version": version.version, "status": verdict.status, "auc": candidate.metrics["auc"]},
+        )
+        return [event]
+
+    def _train_candidate(self, rows: Sequence[LabelledRow]) -> Candidate:
+        """Fit on all but the most recent rows and measure on those; NotEnoughData when they are too few."""
         s = self.settings
         if len(rows) < s.min_rows:
             raise NotEnoughData(f"{len(rows)} labelled rows in the window, {s.min_rows} needed")
@@ -136,81 +194,90 @@ class Trainer:
                 booster = train(train_rows, spec, params, s.num_boost_round)
             except ValueError as exc:
                 raise NotEnoughData(str(exc)) from exc
-            candidate = ModelBundle(booster, spec)
+            bundle = ModelBundle(booster, spec)
             y_hold = [r.label for r in holdout]
-            cand_metrics = evaluate(y_hold, candidate.predict_rows(holdout))
+            metrics = evaluate(y_hold, bundle.predict_rows(holdout))
         profile = build_profile(train_rows, spec, bins=s.profile_bins)
-        window = {
-            "start": rows[0].ts.isoformat(),
-            "end": rows[-1].ts.isoformat(),
-            "rows": len(rows),
-            "train_rows": len(train_rows),
-            "holdout_rows": len(holdout),
-            "holdout_start": holdout[0].ts.isoformat(),
+        return Candidate(
+            bundle=bundle,
+            metrics=metrics,
+            holdout=holdout,
+            y_hold=y_hold,
+            train_rows=len(train_rows),
+            params={**params, "num_boost_round": s.num_boost_round},
+            window=data_window(rows, train_rows, holdout),
+            profile=profile,
+        )
+
+    def _gate(self, conn: psycopg.Connection, candidate: Candidate, cmd: TrainerCommand | None, reason: str) -> Verdict:
+        """Compare the candidate with the live model on the same held-out rows; a forcing command overrides a fail."""
+        s = self.settings
+        live = registry.live_version(conn, s.model_name)
+        live_metrics = self._live_metrics(live, candidate.holdout, candidate.y_hold)
+        decision = handlers.gate(
+            candidate.metrics, live_metrics, s.gate_auc_tolerance, s.gate_logloss_tolerance, s.min_auc
+        )
+        if cmd is not None and cmd.force and not decision.passed:
+            decision = handlers.GateDecision(True, f"forced by command: {decision.reason}", decision.checks)
+        metrics = {
+            **candidate.metrics,
+            "holdout_rows": float(len(candidate.holdout)),
+            "train_rows": float(candidate.train_rows),
+            **({"live_auc": live_metrics["auc"], "live_logloss": live_metrics["logloss"]} if live_metrics else {}),
         }
-        all_params = {**params, "num_boost_round": s.num_boost_round}
-        with self.connect() as conn, store.locked(conn, s.model_name):
-            live = registry.live_version(conn, s.model_name)
-            live_metrics = self._live_metrics(live, holdout, y_hold)
-            decision = handlers.gate(
-                cand_metrics, live_metrics, s.gate_auc_tolerance, s.gate_logloss_tolerance, s.min_auc
-            )
-            if cmd is not None and cmd.force and not decision.passed:
-                decision = handlers.GateDecision(True, f"forced by command: {decision.reason}", decision.checks)
-            version = store.next_version(conn, s.model_name)
-            metrics = {
-                **cand_metrics,
-                "holdout_rows": float(len(holdout)),
-                "train_rows": float(len(train_rows)),
-                **({"live_auc": live_metrics["auc"], "live_logloss": live_metrics["logloss"]} if live_metrics else {}),
-            }
-            status: handlers.ModelStatus = "live" if decision.passed else "rejected"
-            trainer_metrics.MODELS.labels(status).inc()
-            why = f"{reason}: {decision.reason}" if reason else decision.reason
-            uri = artifacts.save_bundle(
-                s.artifact_dir, s.model_name, version, candidate, {"metrics": metrics, "data_window": window}
-            )
-            store.insert_version(
-                conn,
-                registry.ModelVersion(
-                    model_name=s.model_name,
-                    version=version,
-                    status=status,
-                    artifact_uri=uri,
-                    metrics=metrics,
-                    params=all_params,
-                    data_window=window,
-                    parent_version=live.version if live else None,
-                    reason=why,
-                    profile=profile,
-                ),
-            )
-            if decision.passed:
-                store.set_live(conn, s.model_name, version, why)
-            event = handlers.model_event(
-                source=s.service_name,
-                model_name=s.model_name,
-                version=version,
-                status=status,
-                artifact_uri=uri,
-                metrics=metrics,
-                params=all_params,
-                reason=why,
-                previous_version=live.version if live else None,
-                profile=profile,
-                command_id=cmd.event_id if cmd else None,
-            )
-            if cmd is not None:
-                store.record_command(conn, cmd.event_id, cmd.command, [event])
-        log.info(
-            "model %s v%d %s: %s",
+        why = f"{reason}: {decision.reason}" if reason else decision.reason
+        return Verdict(live, "live" if decision.passed else "rejected", why, metrics)
+
+    def _register(self, conn: psycopg.Connection, candidate: Candidate, verdict: Verdict) -> registry.ModelVersion:
+        """Save the candidate's artifact and record it as the next version; live when it passed the gate."""
+        s = self.settings
+        version = store.next_version(conn, s.model_name)
+        trainer_metrics.MODELS.labels(verdict.status).inc()
+        uri = artifacts.save_bundle(
+            s.artifact_dir,
             s.model_name,
             version,
-            status,
-            why,
-            extra={"model_version": version, "status": status, "auc": cand_metrics["auc"]},
+            candidate.bundle,
+            {"metrics": verdict.metrics, "data_window": candidate.window},
         )
-        return [event]
+        registered = registry.ModelVersion(
+            model_name=s.model_name,
+            version=version,
+            status=verdict.status,
+            artifact_uri=uri,
+            metrics=verdict.metrics,
+            params=candidate.params,
+            data_window=candidate.window,
+            parent_version=verdict.live.version if verdict.live else None,
+            reason=verdict.why,
+            profile=candidate.profile,
+        )
+        store.insert_version(conn, registered)
+        if verdict.status == "live":
+            store.set_live(conn, s.model_name, version, verdict.why)
+        return registered
+
+    def _announce(
+        self, conn: psycopg.Connection, version: registry.ModelVersion, verdict: Verdict, cmd: TrainerCommand | None
+    ) -> dict[str, Any]:
+        """The ModelPublished record of the new version; a command's is kept as its answer, for a replay."""
+        s = self.settings
+        event = handlers.model_event(
+            source=s.service_name,
+            model_name=s.model_name,
+            version=version.version,
+            status=verdict.status,
+            artifact_uri=version.artifact_uri,
+            metrics=verdict.metrics,
+            params=version.params,
+            reason=verdict.why,
+            previous_version=version.parent_version,
+            profile=version.profile,
+            command_id=cmd.event_id if cmd else None,
+        )
+        if cmd is not None:
+            store.record_command(conn, cmd.event_id, cmd.command, [event])
+        return event
 
     def _live_metrics(
         self, live: registry.ModelVersion | None, holdout: Sequence[LabelledRow], y_hold: list[bool]

@@ -1,10 +1,7 @@
-"""The Kafka bus every service uses: an idempotent Avro producer and a consume-process-produce loop.
+"""The consume-process-produce loop: poll a batch, decode, handle, produce, wait for the acks, then commit.
 
-Guarantee (DESIGN.md section 4): poll a batch, decode, handle, produce the outputs, wait until
-Kafka acknowledged them, then commit the input offsets. A crash at any point replays from the last
-commit, so nothing is lost (at-least-once); outputs derive their ``event_id`` from the input so
-consumers can dedupe. A poison message (undecodable, breaks the contract, or its handler raises)
-goes to ``deadletter`` with the reason and its raw bytes, and the loop goes on.
+A crash at any point replays from the last commit (at-least-once). A handler's RetryableError is
+retried with bounded backoff, never dropped; a poison event is dead-lettered and the loop goes on.
 """
 
 from __future__ import annotations
@@ -13,157 +10,23 @@ import json
 import logging
 import threading
 import time
-import weakref
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from services.common import metrics
+from services.common.bus.deadletters import DeadLetters
+from services.common.bus.errors import ContractError, DeliveryError, NotReadyError, RetryableError
+from services.common.bus.events import BatchHandler, Event, Handler, Out
+from services.common.bus.producer import EventProducer
+from services.common.bus.readiness import describe_assignment, register
 from services.common.codec import AvroCodec, CodecError, codec_for
-from services.common.deadletter import dead_letter_record
 from services.common.settings import CommonSettings
 from services.common.topics import topic_spec
 
-log = logging.getLogger(__name__)
-
-
-class ContractError(ValueError):
-    """Raised by a handler when an event breaks the data contract; the event is dead-lettered."""
-
-
-class RetryableError(Exception):
-    """Raised by a handler when a dependency is down; the event is retried with backoff, not dropped."""
-
-
-class NotReadyError(RetryableError):
-    """Raised by a handler that cannot work yet by design (e.g. no model trained so far): retried like a
-    RetryableError, but logged at INFO, since nothing is broken."""
-
-
-class DeliveryError(RuntimeError):
-    """Kafka did not acknowledge produced events."""
-
-
-@dataclass(frozen=True)
-class Out:
-    """An event to produce: logical topic name, record, partition key."""
-
-    topic: str
-    value: dict[str, Any]
-    key: str | None = None
-
-
-@dataclass(slots=True)
-class Event:
-    """A decoded input event."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: str | None
-    value: dict[str, Any]
-    raw: bytes
-    timestamp_ms: int
-
-
-Handler = Callable[[Event], Iterable[Out]]
-BatchHandler = Callable[[list[Event]], Iterable[Out]]
-
-
-class EventProducer:
-    """Encodes records with their topic's schema and produces them idempotently."""
-
-    def __init__(
-        self,
-        settings: CommonSettings,
-        codec: AvroCodec | None = None,
-        config: dict[str, Any] | None = None,
-    ) -> None:
-        self.settings = settings
-        self.codec = codec or codec_for(Path(settings.schemas_dir))
-        conf: dict[str, Any] = {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 5,
-            "batch.num.messages": 10_000,
-            "queue.buffering.max.messages": 500_000,
-            "compression.type": "lz4",
-            "message.timeout.ms": 120_000,
-            "client.id": settings.service_name,
-        }
-        conf.update(config or {})
-        self._producer = Producer(conf)
-        self._failures: list[tuple[str, str]] = []
-        self._pending: dict[str, int] = {}
-        self._since_poll = 0
-        self._schema_of: dict[str, str] = {}
-        self._real: dict[str, str] = {}
-
-    def _schema(self, topic: str) -> str:
-        schema = self._schema_of.get(topic)
-        if schema is None:
-            schema = self._schema_of[topic] = topic_spec(self.settings, topic).schema
-        return schema
-
-    def encode(self, topic: str, value: dict[str, Any]) -> bytes:
-        """Encode ``value`` with the schema of logical ``topic`` (raises CodecError)."""
-        schema = self._schema_of.get(topic) or self._schema(topic)
-        return self.codec.encode(schema, value)
-
-    def produce(self, topic: str, value: dict[str, Any], key: str | None = None) -> None:
-        """Queue one record for logical ``topic``; call :meth:`flush` to wait for delivery."""
-        self.produce_raw(topic, self.encode(topic, value), key)
-
-    def produce_raw(self, topic: str, data: bytes, key: str | bytes | None = None) -> None:
-        """Queue already-encoded bytes (used for dead letters and pass-through)."""
-        real = self._real.get(topic)
-        if real is None:
-            real = self._real[topic] = self.settings.topic(topic)
-        while True:
-            try:
-                self._producer.produce(real, data, key, on_delivery=self._on_delivery)
-                break
-            except BufferError:
-                self._producer.poll(0.1)  # local queue full: let deliveries drain
-        self._pending[topic] = self._pending.get(topic, 0) + 1
-        self._since_poll += 1
-        if self._since_poll >= 1000:  # serve delivery reports now and then, not per event
-            self._since_poll = 0
-            self._producer.poll(0)
-
-    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        if err is not None:
-            topic = self.settings.logical_topic(msg.topic() or "?")
-            metrics.PRODUCE_ERRORS.labels(self.settings.service_name, topic).inc()
-            self._failures.append((topic, err.str()))
-
-    def flush(self, timeout_s: float = 60.0) -> None:
-        """Wait until every queued record is acknowledged; raise DeliveryError otherwise."""
-        remaining = self._producer.flush(timeout_s)
-        failures, self._failures = self._failures, []
-        pending, self._pending = self._pending, {}
-        failed_by_topic: dict[str, int] = {}
-        for topic, _ in failures:
-            failed_by_topic[topic] = failed_by_topic.get(topic, 0) + 1
-        if not remaining:
-            for topic, count in pending.items():
-                delivered = count - failed_by_topic.get(topic, 0)
-                if delivered > 0:
-                    metrics.MESSAGES_OUT.labels(self.settings.service_name, topic).inc(delivered)
-        if remaining:
-            raise DeliveryError(f"{remaining} events not acknowledged within {timeout_s} s")
-        if failures:
-            raise DeliveryError(f"{len(failures)} events failed: {failures[0][0]}: {failures[0][1]}")
-
-    def poll(self, timeout_s: float = 0) -> None:
-        self._producer.poll(timeout_s)
-
-    def __len__(self) -> int:
-        return len(self._producer)
+log = logging.getLogger("services.common.bus")  # one logger for the whole bus, so its records filter as one
 
 
 def _offsets_after_stop(msgs: list[Message], unfinished: list[Event]) -> list[TopicPartition]:
@@ -241,11 +104,16 @@ class StreamProcessor:
         self._consumer_conf = conf
         self._consumer: Consumer | None = None
         self._logical: dict[str, str] = {}
+        self._dead_letters = DeadLetters(settings, self.producer, group_id)
         self.processed = 0
-        self.dead_lettered = 0
-        _PROCESSORS.add(self)
+        register(self)
 
     # ----------------------------------------------------------------- control
+    @property
+    def dead_lettered(self) -> int:
+        """Inputs sent to ``deadletter`` so far."""
+        return self._dead_letters.count
+
     @property
     def ready(self) -> bool:
         """True while the consumer holds partitions: it joined its group and its assignment is not empty."""
@@ -263,7 +131,7 @@ class StreamProcessor:
         if subscribed_at is None:
             return False, f"{group}: not consuming (yet) from {topics}"
         if self.ready:
-            return True, f"{group}: holds {_describe_assignment(self._assignment)}"
+            return True, f"{group}: holds {describe_assignment(self._assignment)}"
         if self._assignment_received:
             return False, f"{group}: joined with no partition of {topics} assigned (more consumers than partitions?)"
         waited = time.monotonic() - subscribed_at
@@ -358,7 +226,7 @@ class StreamProcessor:
             try:
                 value = decode(raw, schemas[topic])
             except CodecError as exc:
-                self._dead_letter(msg, "decode", str(exc))
+                self._dead_letters.send(msg, "decode", str(exc))
                 continue
             key = msg.key()
             decoded.append(
@@ -420,10 +288,10 @@ class StreamProcessor:
         except _Stopping:
             raise
         except ContractError as exc:
-            self._dead_letter(msg, "contract", str(exc))
+            self._dead_letters.send(msg, "contract", str(exc))
             return
         except CodecError as exc:
-            self._dead_letter(msg, "handler", f"handler produced an invalid event: {exc}")
+            self._dead_letters.send(msg, "handler", f"handler produced an invalid event: {exc}")
             return
         except Exception as exc:
             log.warning(
@@ -435,7 +303,7 @@ class StreamProcessor:
                 exc,
                 exc_info=True,
             )
-            self._dead_letter(msg, "handler", f"{type(exc).__name__}: {exc}")
+            self._dead_letters.send(msg, "handler", f"{type(exc).__name__}: {exc}")
             return
         produce = self.producer.produce_raw
         for topic, data, key in encoded:
@@ -454,24 +322,6 @@ class StreamProcessor:
                 if stop.wait(backoff):
                     raise _Stopping() from exc
                 backoff = min(backoff * 2, self._max_backoff)
-
-    def _dead_letter(self, msg: Message, kind: str, reason: str) -> None:
-        topic = self.settings.logical_topic(msg.topic() or "")
-        record = dead_letter_record(
-            self._service,
-            topic=topic,
-            partition=msg.partition() or 0,
-            offset=msg.offset() or 0,
-            key=msg.key(),
-            error_type=kind,
-            error=reason,
-            consumer_group=self.group_id,
-            raw=msg.value(),
-        )
-        self.producer.produce("deadletter", record, key=topic)
-        self.dead_lettered += 1
-        metrics.MESSAGES_FAILED.labels(self._service, topic, kind).inc()
-        log.warning("dead-lettered %s[%d]@%d (%s): %s", topic, msg.partition(), msg.offset(), kind, reason[:500])
 
     # ----------------------------------------------------------------- callbacks
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -519,31 +369,3 @@ class StreamProcessor:
                 lag = pstats.get("consumer_lag", -1)
                 if part != "-1" and isinstance(lag, int) and lag >= 0:
                     metrics.CONSUMER_LAG.labels(self._service, logical, part).set(lag)
-
-
-# ----------------------------------------------------------------- readiness of the process's consumers
-_PROCESSORS: weakref.WeakSet[StreamProcessor] = weakref.WeakSet()
-
-
-def _describe_assignment(assignment: frozenset[tuple[str, int]]) -> str:
-    """``topic[0, 2], other[1]``: the partitions held, per topic."""
-    by_topic: dict[str, list[int]] = {}
-    for topic, partition in assignment:
-        by_topic.setdefault(topic, []).append(partition)
-    return ", ".join(f"{t}{sorted(ps)}" for t, ps in sorted(by_topic.items()))
-
-
-def consumers_readiness() -> tuple[bool, str]:
-    """(ready, reason) over every StreamProcessor of this process: a service is ready only when all hold partitions.
-
-    A service wires its consumers itself; this lets the shared runner's /ready cover each of them
-    (e.g. a command consumer next to the main one) without every service listing them.
-    """
-    processors = sorted(_PROCESSORS, key=lambda p: p.group_id)
-    if not processors:
-        return True, "no Kafka consumer in this process"
-    states = [p.readiness() for p in processors]
-    waiting = [reason for ok, reason in states if not ok]
-    if waiting:
-        return False, "; ".join(waiting)
-    return True, "; ".join(reason for _, reason in states)
