@@ -25,8 +25,7 @@ from river.drift.binary import DDM
 
 from bench.drift import streams as st
 from services.drift.config import DEFAULT_PATH, Thresholds, load_thresholds
-from services.drift.detectors.error_rate import ErrorRateDetector
-from services.drift.detectors.numeric import NumericDriftDetector
+from services.drift.detectors import create
 
 Step = Callable[[float], bool]
 OURS = "ours"
@@ -42,7 +41,7 @@ def _river(det: ADWIN | PageHinkley | DDM, binary: bool = False) -> Step:
 
 def numeric_detectors(th: Thresholds) -> dict[str, Callable[[], Step]]:
     def ours() -> Step:
-        det = NumericDriftDetector("x", th.defaults.numeric)
+        det = create("numeric", "x", th.defaults.numeric)
         return lambda x: det.update(x) is not None
 
     return {
@@ -54,7 +53,7 @@ def numeric_detectors(th: Thresholds) -> dict[str, Callable[[], Step]]:
 
 def error_detectors(th: Thresholds) -> dict[str, Callable[[], Step]]:
     def ours() -> Step:
-        det = ErrorRateDetector("model", th.error)
+        det = create("error_rate", "model", th.error)
         return lambda e: det.update(bool(e)) is not None
 
     return {

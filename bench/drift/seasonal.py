@@ -4,7 +4,7 @@
 
 Replays what ``loadgen run --time-scale 720`` sends (one simulated day in two minutes at 150
 interactions/s, region mix and hours moving with the clock) through the feature, model and inference
-logic in-process (``bench.drift.pipeline``), trains a first model on more than one simulated day, then
+logic in-process (``kit.replay``), trains a first model on more than one simulated day, then
 feeds the drift monitor ``--days`` calm days and counts every incident (each one is false). After the
 calm, each fault of ``SCENARIOS`` is played on a fresh copy of the same world and must be detected
 with the right type; the delay is printed in interactions and in seconds of traffic. Exit code 0 only
@@ -17,10 +17,10 @@ import argparse
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from bench.drift.pipeline import Pipeline
+from kit.replay import Pipeline
 from loadgen.faults.registry import create as create_fault
 from services.drift.config import Thresholds, load_thresholds
 from services.drift.handlers import DriftMonitor
@@ -83,7 +83,7 @@ class World:
 
 def thresholds(period_s: float) -> Thresholds:
     th = load_thresholds()
-    return replace(th, season=replace(th.season, period_s=period_s))
+    return th.model_copy(update={"season": th.season.model_copy(update={"period_s": period_s})})
 
 
 def make_world(seed: int, rate: float, time_scale: float, train_days: float, faults: list[Any]) -> World:

@@ -17,8 +17,8 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.drift.live import DriftProcess, produce
-from bench.drift.pipeline import PREROLL, Batch, Pipeline
+from kit.drift_process import DriftProcess, produce
+from kit.replay import PREROLL, Batch, Pipeline
 from services.common.settings import CommonSettings
 from services.common.topics import ensure_topics
 from services.drift.config import load_thresholds

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 from loadgen.traffic import NUMERIC_FIELDS, TruthCoefficients
 
@@ -14,8 +14,11 @@ class FaultError(ValueError):
 
 
 class Fault:
-    """Base class: every hook is a no-op; a fault overrides the ones it needs.
+    """A fault plugin: every hook is a no-op; a fault overrides the ones it needs.
 
+    Every fault is built the same way, ``Fault(start_s, duration_s, params)``, through
+    :func:`loadgen.faults.registry.create`; a fault reads its parameters in :meth:`setup`, only through
+    the ``param_*`` helpers and only those ``params_help`` declares, so the help is the whole truth.
     A fault is active from ``start_s`` for ``duration_s`` seconds of traffic (None: until the end).
     """
 
@@ -36,6 +39,11 @@ class Fault:
             known = ", ".join(sorted(self.params_help)) or "none"
             raise FaultError(f"{self.name}: unknown parameter(s) {', '.join(sorted(unknown))}; known: {known}")
         self.triggered = False
+        self.read_params: set[str] = set()  # what setup read: params_help must declare exactly these
+        self.setup()
+
+    def setup(self) -> None:
+        """Read and check the parameters (FaultError on a bad one); a fault without any has nothing to do."""
 
     def active(self, t_s: float) -> bool:
         if t_s < self.start_s:
@@ -62,8 +70,26 @@ class Fault:
         return ""
 
     # Helpers for parameters.
+    @overload
+    def param_str(self, name: str, default: str) -> str: ...
+    @overload
+    def param_str(self, name: str, default: None = None) -> str | None: ...
+    def param_str(self, name: str, default: str | None = None) -> str | None:
+        """A declared parameter as given, else ``default``; reading an undeclared one is a bug of the fault."""
+        if name not in self.params_help:
+            raise KeyError(f"{self.name}: parameter {name!r} is read but not in params_help")
+        self.read_params.add(name)
+        return self.params.get(name, default)
+
+    def param_choice(self, name: str, choices: tuple[str, ...]) -> str:
+        """One of ``choices`` (the first is the default)."""
+        value = self.param_str(name, choices[0])
+        if value not in choices:
+            raise FaultError(f"{self.name}: {name} must be {', '.join(choices[:-1])} or {choices[-1]}, got {value!r}")
+        return value
+
     def param_float(self, name: str, default: float) -> float:
-        text = self.params.get(name)
+        text = self.param_str(name)
         if text is None:
             return default
         try:
@@ -72,7 +98,7 @@ class Fault:
             raise FaultError(f"{self.name}: parameter {name} must be a number, got {text!r}") from None
 
     def param_feature(self, default: str) -> str:
-        feature = self.params.get("feature", default)
+        feature = self.param_str("feature", default)
         if feature not in NUMERIC_FIELDS:
             raise FaultError(f"{self.name}: feature must be one of {', '.join(NUMERIC_FIELDS)}, got {feature!r}")
         return feature

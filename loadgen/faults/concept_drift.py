@@ -7,6 +7,8 @@ from loadgen.traffic import TruthCoefficients
 
 
 class ConceptDrift(Fault):
+    """A changed world with the same inputs: only the error rate on labels can see it."""
+
     name = "concept_drift"
     summary = "the hidden apply function flips its dependence on skill, salary, distance and remote"
 

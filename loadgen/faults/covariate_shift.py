@@ -10,12 +10,13 @@ from loadgen.traffic import FEATURE_STD
 
 
 class CovariateShift(Fault):
+    """A real change of the population: the model sees inputs it was not trained on (data drift)."""
+
     name = "covariate_shift"
     summary = "a numeric feature shifts by N standard deviations in the real world (data drift)"
     params_help = {"feature": "numeric feature (default salary_k)", "std": "shift in standard deviations (default 2)"}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self.feature = self.param_feature("salary_k")
         self.shift = self.param_float("std", 2.0) * FEATURE_STD[self.feature]
 

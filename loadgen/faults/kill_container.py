@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from loadgen.faults.base import Fault, FaultError
 
 SERVICE_LABEL = "com.docker.compose.service"
@@ -11,6 +9,8 @@ PROJECT_LABEL = "com.docker.compose.project"
 
 
 class KillContainer(Fault):
+    """An infrastructure fault: a service dies, the healer must restart it."""
+
     name = "kill_container"
     kind = "infra"
     summary = "SIGKILL the container of a compose service through the Docker Engine API"
@@ -20,11 +20,10 @@ class KillContainer(Fault):
         "signal": "signal to send (default SIGKILL)",
     }
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.service = self.params.get("service", "inference")
-        self.project = self.params.get("project")
-        self.signal = self.params.get("signal", "SIGKILL")
+    def setup(self) -> None:
+        self.service = self.param_str("service", "inference")
+        self.project = self.param_str("project")
+        self.signal = self.param_str("signal", "SIGKILL")
 
     def trigger(self) -> str:
         import docker  # only this fault needs the Docker SDK

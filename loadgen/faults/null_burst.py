@@ -9,13 +9,14 @@ from loadgen.faults.base import Fault
 
 
 class NullBurst(Fault):
+    """An upstream outage: values missing, the world unchanged (data quality)."""
+
     name = "null_burst"
     summary = "a numeric feature is null for N seconds (data quality)"
     default_duration_s = 30.0
     params_help = {"feature": "numeric feature (default skill_match)", "rate": "share of events hit (default 1)"}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self.feature = self.param_feature("skill_match")
         self.rate = self.param_float("rate", 1.0)
 

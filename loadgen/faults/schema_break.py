@@ -6,7 +6,7 @@ import json
 import random
 from typing import Any
 
-from loadgen.faults.base import Fault, FaultError
+from loadgen.faults.base import Fault
 
 # Contract-breaking changes an upstream bug could make; each keeps the Avro schema valid.
 BAD_VALUES: tuple[tuple[str, Any], ...] = (
@@ -19,17 +19,16 @@ BAD_VALUES: tuple[tuple[str, Any], ...] = (
 
 
 class SchemaBreak(Fault):
+    """A producer that breaks the data contract: ingest must dead-letter, never crash."""
+
     name = "schema_break"
     summary = "events arrive as JSON instead of Avro, or with contract-breaking values (dead-lettered)"
     default_duration_s = 20.0
     params_help = {"rate": "share of events broken (default 0.3)", "mode": "mixed (default), bytes or value"}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self.rate = self.param_float("rate", 0.3)
-        self.mode = self.params.get("mode", "mixed")
-        if self.mode not in ("mixed", "bytes", "value"):
-            raise FaultError(f"schema_break: mode must be mixed, bytes or value, got {self.mode!r}")
+        self.mode = self.param_choice("mode", ("mixed", "bytes", "value"))
         self._broken = 0
         self._pending_bytes = False
 

@@ -9,12 +9,13 @@ from loadgen.faults.base import Fault
 
 
 class UnitChange(Fault):
+    """A pipeline fault between training and serving: the same world in other units (skew)."""
+
     name = "unit_change"
     summary = "a feature is reported in other units (salary_k x1000) while the world is unchanged (skew)"
     params_help = {"feature": "numeric feature (default salary_k)", "factor": "multiplier (default 1000)"}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self.feature = self.param_feature("salary_k")
         self.factor = self.param_float("factor", 1000.0)
 

@@ -28,17 +28,18 @@ from services.common.events import derived_id
 from services.common.incidents import UPSTREAM_DATA, fingerprint, incident_record
 from services.drift import metrics
 from services.drift.config import Thresholds
-from services.drift.detectors.base import Signal, fmt
+from services.drift.detectors import DetectorContext, ProfileError, Signal, create
+from services.drift.detectors.base import fmt
 from services.drift.detectors.categorical import CategoricalDriftDetector
 from services.drift.detectors.error_rate import ErrorRateDetector
 from services.drift.detectors.numeric import NumericDriftDetector
 from services.drift.detectors.quality import QualityDetector
-from services.drift.detectors.skew import ProfileError, SkewDetector
+from services.drift.detectors.skew import SkewDetector
 from services.drift.join import PendingStore
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3  # 3: the pickled detector statistics live in services.drift.stats
 SERVICE_SUFFERING = "inference"  # drift hurts the model's predictions
 
 EXPLANATIONS = {
@@ -150,20 +151,24 @@ class DriftMonitor:
             return None
         cfg = self.th.for_feature(name)
         profile = self.state.profiles.get(name)
+        context = self._context(profile)
         if kind == "numeric":
-            null_rate = float(profile.get("null_rate") or 0.0) if profile else None
             fs = FeatureState(
                 name,
                 kind,
-                NumericDriftDetector(name, cfg.numeric, self.th.season),
-                QualityDetector(name, cfg.quality, null_rate),
+                create("numeric", name, cfg.numeric, context),
+                create("quality", name, cfg.quality, context),
             )
         else:
-            fs = FeatureState(name, kind, CategoricalDriftDetector(name, cfg.categorical, self.th.season))
+            fs = FeatureState(name, kind, create("categorical", name, cfg.categorical, context))
         fs.skew = self._skew_for(name, kind, profile)
         self.state.features[name] = fs
         self._bind_judge(fs)
         return fs
+
+    def _context(self, profile: dict[str, Any] | None = None) -> DetectorContext:
+        """What detectors get besides their thresholds: the daily cycle, and the live model's profile entry."""
+        return DetectorContext(season=self.th.season, profile=profile)
 
     def _bind_judge(self, fs: FeatureState) -> None:
         if isinstance(fs.drift, NumericDriftDetector):
@@ -210,7 +215,7 @@ class DriftMonitor:
             self._bad("bad_profile", f"profile of {name!r} is {profile.get('kind')!r}, live feature is {kind}")
             return None
         try:
-            return SkewDetector(name, profile, self.th.for_feature(name).skew)
+            return create("skew", name, self.th.for_feature(name).skew, self._context(profile))
         except ProfileError as exc:
             self._bad("bad_profile", str(exc))
             return None
@@ -375,7 +380,7 @@ class DriftMonitor:
             return []
         det = self.state.errors.get(model)
         if det is None:
-            det = self.state.errors[model] = ErrorRateDetector(model, self.th.error, self.th.season)
+            det = self.state.errors[model] = create("error_rate", model, self.th.error, self._context())
         error = (pred["score"] >= self.th.error.decision_threshold) != applied
         return self._emit_all((det.update(error, happened),), v, _ts(v), model=model)
 
@@ -410,11 +415,7 @@ class DriftMonitor:
             p = profiles.get(fs.name)
             fs.skew = self._skew_for(fs.name, fs.kind, p)
             if fs.quality is not None:
-                fs.quality = QualityDetector(
-                    fs.name,
-                    self.th.for_feature(fs.name).quality,
-                    float(p.get("null_rate") or 0.0) if p else None,
-                )
+                fs.quality = create("quality", fs.name, self.th.for_feature(fs.name).quality, self._context(p))
         for det in self.state.errors.values():
             det.reset()
         for fp in [fp for fp, o in self.state.open.items() if o.kind in ("concept_drift", "skew")]:

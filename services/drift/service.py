@@ -6,7 +6,6 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import replace
 
 import redis
 
@@ -36,7 +35,8 @@ class DriftService:
         )
         thresholds = load_thresholds(settings.thresholds_path)
         if settings.season_period_s:
-            thresholds = replace(thresholds, season=replace(thresholds.season, period_s=settings.season_period_s))
+            season = thresholds.season.model_copy(update={"period_s": settings.season_period_s})
+            thresholds = thresholds.model_copy(update={"season": season})
         self.monitor = DriftMonitor(thresholds, self.pending, settings.service_name)
         self.processor = StreamProcessor(
             settings,

@@ -6,6 +6,7 @@ audit record names the policy version that chose the action.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import yaml
 
 from services.common.incidents import INCIDENT_TYPES, ROOT_CAUSES
 
+StepCheck = Callable[[str, str, str, Mapping[str, str]], None]  # (action, target, verify, params)
 VERIFICATIONS = frozenset({"health", "model_live", "model_rolled_back", "quiet", "recovered", "delivered", "none"})
 _STEP_KEYS = {"action", "target", "verify", "attempts", "verify_timeout_s"}
 
@@ -87,8 +89,12 @@ def _step(raw: Any, where: str) -> Step:
     )
 
 
-def parse_policy(raw: Any, known_actions: set[str] | None = None) -> Policy:
-    """Validate a parsed YAML document; unknown keys, actions and types fail loudly at start."""
+def parse_policy(raw: Any, known_actions: set[str] | None = None, check_step: StepCheck | None = None) -> Policy:
+    """Validate a parsed YAML document; unknown keys, actions and types fail loudly at start.
+
+    ``check_step`` (the action registry's) refuses a step its action cannot carry out: a parameter it
+    does not know, a target it does not act on, a verification that cannot prove it.
+    """
     if not isinstance(raw, dict) or "version" not in raw:
         raise PolicyError("the policy needs a top-level 'version'")
     rules = []
@@ -117,6 +123,11 @@ def parse_policy(raw: Any, known_actions: set[str] | None = None) -> Policy:
             for s in steps:
                 if known_actions is not None and s.action not in known_actions:
                     raise PolicyError(f"{rung_where}: unknown action {s.action!r}")
+                if check_step is not None:
+                    try:
+                        check_step(s.action, s.target, s.verify, s.params)
+                    except ValueError as exc:
+                        raise PolicyError(f"{rung_where}: {exc}") from exc
             ladder.append(steps)
         rules.append(Rule(match=match, ladder=tuple(ladder), notify=bool(entry.get("notify", False)), index=i))
     defaults = raw.get("defaults") or {}
@@ -127,9 +138,9 @@ def parse_policy(raw: Any, known_actions: set[str] | None = None) -> Policy:
     )
 
 
-def load_policy(path: Path, known_actions: set[str] | None = None) -> Policy:
+def load_policy(path: Path, known_actions: set[str] | None = None, check_step: StepCheck | None = None) -> Policy:
     try:
         raw = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise PolicyError(f"cannot read policy {path}: {exc}") from exc
-    return parse_policy(raw, known_actions)
+    return parse_policy(raw, known_actions, check_step)

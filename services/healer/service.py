@@ -14,7 +14,7 @@ from services.common import db
 from services.common.bus import ContractError, Event, EventProducer, Out, RetryableError, StreamProcessor
 from services.common.http import create_app
 from services.common.service import Service
-from services.healer.actions.registry import known_actions
+from services.healer.actions.registry import check_step, known_actions
 from services.healer.alerts import Alerter
 from services.healer.api import add_routes
 from services.healer.audit import Auditor
@@ -40,7 +40,7 @@ class LockedPublisher:
 
 def assemble(settings: HealerSettings, *, synchronous: bool = False) -> tuple[Healer, LockedPublisher, Any]:
     """The healer and its dependencies (tests build it the same way)."""
-    policy = load_policy(settings.policy_path, known_actions())
+    policy = load_policy(settings.policy_path, known_actions(), check_step)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
     safety = SafetyStore(client, settings.redis_prefix, settings.dedupe_ttl_s)
     publisher = LockedPublisher(EventProducer(settings))

@@ -1,9 +1,20 @@
-"""What every detector returns: a confirmed signal with the evidence an operator needs."""
+"""The detector contract: what a plugin is built from, what it is fed, and the signal it returns.
+
+Every detector is built the same way, ``Detector(feature, cfg, context)``, through
+:func:`services.drift.detectors.registry.create`, so the monitor needs no knowledge of one detector's
+constructor, and a new detector is one module and one registry line.
+"""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from services.drift.config import SeasonThresholds
 
 
 @dataclass
@@ -19,6 +30,48 @@ class Signal:
     # raised: a new problem; persisting: the same problem is still there; recovered: it is gone
     # (the monitor then closes the open incident, so the next change opens a new one).
     phase: Literal["raised", "persisting", "recovered"] = "raised"
+
+
+class ProfileError(ValueError):
+    """A reference profile entry that cannot be used (the message says why)."""
+
+
+@dataclass(frozen=True)
+class DetectorContext:
+    """What some detectors need beyond their thresholds; each takes what it uses and ignores the rest.
+
+    ``season``: the daily cycle the references are kept per phase of. ``profile``: the live model's
+    reference profile entry of the feature (its training bins, mean, spread and null rate), which skew is
+    judged against and which sets the null rate data quality allows; None before a model has one.
+    """
+
+    season: SeasonThresholds = field(default_factory=SeasonThresholds)
+    profile: Mapping[str, Any] | None = None
+
+
+V = TypeVar("V")  # what the detector is fed: a value, a category, an error, a quality verdict
+C = TypeVar("C", bound=BaseModel)  # its thresholds
+
+
+class Detector(ABC, Generic[V, C]):
+    """A drift detector plugin.
+
+    ``name`` is its registry key, ``config`` the thresholds model it is built with (its defaults are the
+    detector's defaults). :meth:`update` takes one observation at event time ``ts_ms`` and returns a
+    :class:`Signal` when a change is confirmed (or persists, or is over), else None: never an exception
+    for a value of the right type.
+    """
+
+    name: ClassVar[str]
+    config: ClassVar[type[BaseModel]]
+
+    def __init__(self, feature: str, cfg: C, context: DetectorContext | None = None) -> None:
+        self.feature = feature
+        self.cfg = cfg
+
+    @abstractmethod
+    def update(self, value: V, /, ts_ms: int = 0) -> Signal | None:
+        """Feed one observation; the signal it confirms, if any."""
 
 
 class Confirming(Protocol):

@@ -10,19 +10,26 @@ from __future__ import annotations
 
 from collections import Counter, deque
 
-from services.drift.config import CategoricalThresholds, SeasonThresholds
-from services.drift.detectors.base import Signal, fmt
-from services.drift.detectors.distance import js_divergence, psi
-from services.drift.detectors.season import CategoricalReference
+from services.drift.config import CategoricalThresholds
+from services.drift.detectors.base import Detector, DetectorContext, Signal, fmt
+from services.drift.stats.distance import js_divergence, psi
+from services.drift.stats.season import CategoricalReference
 
 OTHER = "__other__"
 
 
-class CategoricalDriftDetector:
-    def __init__(self, feature: str, cfg: CategoricalThresholds, season: SeasonThresholds | None = None) -> None:
-        self.feature = feature
-        self.cfg = cfg
-        self.season = season or SeasonThresholds()
+class CategoricalDriftDetector(Detector[str, CategoricalThresholds]):
+    """Drift of a categorical feature's mix: fed its values, one signal per persistent change.
+
+    Uses ``context.season`` (the mix expected per phase of the daily cycle).
+    """
+
+    name = "categorical"
+    config = CategoricalThresholds
+
+    def __init__(self, feature: str, cfg: CategoricalThresholds, context: DetectorContext | None = None) -> None:
+        super().__init__(feature, cfg, context)
+        self.season = (context or DetectorContext()).season
         self.changes = 0
         self.reset()
 

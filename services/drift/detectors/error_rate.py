@@ -31,9 +31,9 @@ from typing import Literal
 from river.drift import ADWIN
 from river.drift.binary import DDM
 
-from services.drift.config import ErrorThresholds, SeasonThresholds
-from services.drift.detectors.base import Signal
-from services.drift.detectors.season import Season, _Warmup
+from services.drift.config import ErrorThresholds
+from services.drift.detectors.base import Detector, DetectorContext, Signal
+from services.drift.stats.season import Season, _Warmup
 
 PRIOR_LABELS = 50  # a phase's error rate leans on the overall rate until it has this many labels
 ERROR_PHASES = 96
@@ -88,11 +88,18 @@ class _Window:
         return self.basis / len(self.items) if self.items else 0.0
 
 
-class ErrorRateDetector:
-    def __init__(self, target: str, cfg: ErrorThresholds, season: SeasonThresholds | None = None) -> None:
-        self.target = target
-        self.cfg = cfg
-        base = Season.of(season or SeasonThresholds())
+class ErrorRateDetector(Detector[bool, ErrorThresholds]):
+    """Concept drift of one model: fed whether each labelled prediction was wrong.
+
+    Its ``feature`` is the model's name. Uses ``context.season`` (error rates expected per phase).
+    """
+
+    name = "error_rate"
+    config = ErrorThresholds
+
+    def __init__(self, feature: str, cfg: ErrorThresholds, context: DetectorContext | None = None) -> None:
+        super().__init__(feature, cfg, context)
+        base = Season.of((context or DetectorContext()).season)
         # Error rates move with the hour too (who browses when, and hour-of-day effects that step every
         # hour): quarter-hour phases, each pooled with its neighbours to keep its estimate steady.
         self.season = Season(base.period_ms, ERROR_PHASES if base.seasonal else 1)
@@ -284,12 +291,12 @@ class ErrorRateDetector:
         how = "is still worse" if phase == "persisting" else "is back to normal"
         return Signal(
             kind="concept_drift",
-            feature=self.target,
+            feature=self.feature,
             detector="error_rate",
-            summary=f"Model '{self.target}' {how}: error rate {p0:.1%} -> {p1:.1%} over the last {n} labels.",
+            summary=f"Model '{self.feature}' {how}: error rate {p0:.1%} -> {p1:.1%} over the last {n} labels.",
             evidence={
                 "feature": "prediction_error",
-                "model": self.target,
+                "model": self.feature,
                 "detector": "error_rate",
                 "before_error_rate": f"{p0:.4f}",
                 "after_error_rate": f"{p1:.4f}",
@@ -305,15 +312,15 @@ class ErrorRateDetector:
         p0, p1 = hit.expected, hit.rate
         return Signal(
             kind="concept_drift",
-            feature=self.target,
+            feature=self.feature,
             detector=detector,
             summary=(
-                f"Model '{self.target}' got worse: error rate {p0:.1%} -> {p1:.1%} over the last "
+                f"Model '{self.feature}' got worse: error rate {p0:.1%} -> {p1:.1%} over the last "
                 f"{len(hit.items)} labels, flagged by {detector}."
             ),
             evidence={
                 "feature": "prediction_error",
-                "model": self.target,
+                "model": self.feature,
                 "detector": detector,
                 "before_error_rate": f"{p0:.4f}",
                 "after_error_rate": f"{p1:.4f}",

@@ -17,12 +17,12 @@ import math
 from collections import deque
 from collections.abc import Callable
 
-from services.drift.config import NumericThresholds, SeasonThresholds
-from services.drift.detectors.adwin import AdwinChannel
-from services.drift.detectors.base import Signal, confirm, fmt
-from services.drift.detectors.baseline import RecentWindow, Welford
-from services.drift.detectors.page_hinkley import PageHinkleyChannel
-from services.drift.detectors.season import NumericReference, _Pool
+from services.drift.config import NumericThresholds
+from services.drift.detectors.base import Detector, DetectorContext, Signal, confirm, fmt
+from services.drift.stats.adwin import AdwinChannel
+from services.drift.stats.baseline import RecentWindow, Welford
+from services.drift.stats.page_hinkley import PageHinkleyChannel
+from services.drift.stats.season import NumericReference, _Pool
 
 ABS_Z_MEAN = math.sqrt(2.0 / math.pi)  # E|z| of a standard normal; only the initial guess
 MAX_BLOCK = 64  # at most this many consecutive values make one observation of the detectors
@@ -89,13 +89,18 @@ def _block_sd(xs: list[float], b: int) -> float:
     return sd if sd > 1e-9 else 1e-9
 
 
-class NumericDriftDetector:
-    """Feed raw values with :meth:`update`; a :class:`Signal` comes back once per confirmed change."""
+class NumericDriftDetector(Detector[float, NumericThresholds]):
+    """Mean and variance drift of a numeric feature: fed finite values, one signal per confirmed change.
 
-    def __init__(self, feature: str, cfg: NumericThresholds, season: SeasonThresholds | None = None) -> None:
-        self.feature = feature
-        self.cfg = cfg
-        self.season = season or SeasonThresholds()
+    Uses ``context.season`` (references per phase of the daily cycle).
+    """
+
+    name = "numeric"
+    config = NumericThresholds
+
+    def __init__(self, feature: str, cfg: NumericThresholds, context: DetectorContext | None = None) -> None:
+        super().__init__(feature, cfg, context)
+        self.season = (context or DetectorContext()).season
         self.seen = 0
         self.changes = 0
         # Reclassifies a confirmed change before the detector settles (the monitor turns a change of

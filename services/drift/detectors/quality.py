@@ -11,13 +11,22 @@ from __future__ import annotations
 from collections import Counter, deque
 
 from services.drift.config import QualityThresholds
-from services.drift.detectors.base import Signal
+from services.drift.detectors.base import Detector, DetectorContext, Signal
 
 
-class QualityDetector:
-    def __init__(self, feature: str, cfg: QualityThresholds, profile_null_rate: float | None = None) -> None:
-        self.feature = feature
-        self.cfg = cfg
+class QualityDetector(Detector[str, QualityThresholds]):
+    """Data quality of a numeric feature: fed each value's verdict (:meth:`classify`: "" when good).
+
+    Uses ``context.profile`` (its ``null_rate``: a feature often null in training may be often null live).
+    """
+
+    name = "quality"
+    config = QualityThresholds
+
+    def __init__(self, feature: str, cfg: QualityThresholds, context: DetectorContext | None = None) -> None:
+        super().__init__(feature, cfg, context)
+        profile = context.profile if context else None
+        profile_null_rate = float(profile.get("null_rate") or 0.0) if profile else None
         self.window: deque[str] = deque()  # "" for a good value, else the reason
         self.bad = 0
         self.reasons: Counter[str] = Counter()
@@ -42,7 +51,7 @@ class QualityDetector:
             return "above_max"
         return ""
 
-    def update(self, reason: str) -> Signal | None:
+    def update(self, reason: str, ts_ms: int = 0) -> Signal | None:
         self.window.append(reason)
         if reason:
             self.bad += 1

@@ -15,7 +15,8 @@ len(fractions) + 1``, are accepted too), and per categorical feature the categor
 PSI and Jensen-Shannon distances of the last ``window`` values go into the evidence.
 
 One skew gives one ``raised`` signal; while it lasts a ``persisting`` signal follows every
-``window`` values (the monitor updates the open incident), and its end gives ``recovered``.
+``window`` values (the monitor updates the open incident), and its end gives ``recovered`` once
+``recovery_values`` values in a row showed none.
 """
 
 from __future__ import annotations
@@ -28,16 +29,12 @@ from itertools import pairwise
 from typing import Any, Literal
 
 from services.drift.config import SkewThresholds
-from services.drift.detectors.base import Signal, fmt
-from services.drift.detectors.distance import js_divergence, psi
+from services.drift.detectors.base import Detector, DetectorContext, ProfileError, Signal, fmt
+from services.drift.stats.distance import js_divergence, psi
 
 OTHER = "__other__"
 ZERO = 1e-9  # relative to the training scale: a live median this small is zero, not a ratio
 CONSISTENT_SCALE = 3.0  # a change of units scales the median and the IQR by factors this close to each other
-
-
-class ProfileError(ValueError):
-    """A reference profile entry that cannot be used (the message says why)."""
 
 
 def _median_iqr(values: Sequence[float]) -> tuple[float, float]:
@@ -53,10 +50,20 @@ def _median_iqr(values: Sequence[float]) -> tuple[float, float]:
     return q(0.5), q(0.75) - q(0.25)
 
 
-class SkewDetector:
-    def __init__(self, feature: str, profile: Mapping[str, Any], cfg: SkewThresholds) -> None:
-        self.feature = feature
-        self.cfg = cfg
+class SkewDetector(Detector[float | str, SkewThresholds]):
+    """Training-serving skew of one feature: fed its live values, judged against ``context.profile``.
+
+    Needs the profile (the live model's bins of the feature): without a usable one, :class:`ProfileError`.
+    """
+
+    name = "skew"
+    config = SkewThresholds
+
+    def __init__(self, feature: str, cfg: SkewThresholds, context: DetectorContext | None = None) -> None:
+        super().__init__(feature, cfg, context)
+        profile: Mapping[str, Any] | None = context.profile if context else None
+        if profile is None:
+            raise ProfileError(f"no profile of {feature!r}: skew is judged against the live model's")
         self.kind = str(profile.get("kind", ""))
         self.fractions = [float(f) for f in profile.get("fractions") or []]
         self.mean = profile.get("mean")
@@ -93,6 +100,7 @@ class SkewDetector:
         self.values: deque[float] = deque(maxlen=max(cfg.scale_window, 1))
         self.since_check = 0
         self.since_signal = 0
+        self.clean = 0  # values since the last skewed check
         self.active = False
         self.last_distance = 0.0
         n_bins = len(self.fractions)
@@ -169,7 +177,7 @@ class SkewDetector:
             return self._index[key]
         return self._other if OTHER in self._index else self._unseen_bin
 
-    def update(self, value: float | str) -> Signal | None:
+    def update(self, value: float | str, ts_ms: int = 0) -> Signal | None:
         b = self._bin(value)
         self.window.append(b)
         self.counts[b] += 1
@@ -186,6 +194,7 @@ class SkewDetector:
         skewed = self._skewed()
         if skewed is None:
             return None
+        self.clean = 0 if skewed else self.clean + check_every
         if not self.active:
             if skewed:
                 self.active = True
@@ -193,8 +202,8 @@ class SkewDetector:
                 return self._signal("raised")
             return None
         if not skewed:
-            if self.since_signal < self.cfg.scale_window:
-                return None  # raised on fewer new values than the window holds: not over before it turned over
+            if self.since_signal < self.cfg.scale_window or self.clean < self.cfg.recovery_values:
+                return None  # not over until the window turned over and stayed clean (partitions out of step)
             self.active = False
             return self._signal("recovered")
         if self.since_signal >= self.cfg.window:

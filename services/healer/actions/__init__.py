@@ -1,1 +1,1 @@
-"""Healing actions: one module per action, looked up by name in :mod:`.registry`."""
+"""Healing actions: one module per action, built through :mod:`.registry` (contract in :mod:`.base`)."""

@@ -4,5 +4,8 @@ from services.healer.actions.base import CommandAction
 
 
 class Reload(CommandAction):
+    """Reload the live model: inference may serve a stale or half-loaded one after an error."""
+
     name = "reload"
     command = "reload"
+    targets = frozenset({"inference"})

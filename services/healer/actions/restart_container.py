@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.healer.actions.base import ActionContext, ActionResult, TargetMissing
+from services.healer.actions.base import OBSERVED, Action, ActionContext, ActionResult, TargetMissing
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -28,8 +28,13 @@ def find_containers(client: Any, project: str, target: str, allowed_names: list[
     return list(found)
 
 
-class RestartContainer:
+class RestartContainer(Action):
+    """Restart (or start) every container of the target's compose service: infrastructure faults."""
+
     name = "restart_container"
+    targets = None  # any compose service of this project (or an allowlisted container name)
+    verifications = OBSERVED | {"health"}
+    params_help = {"grace_s": "seconds the container gets to stop before it is killed (default 3)"}
 
     def execute(self, ctx: ActionContext) -> ActionResult:
         settings = ctx.settings
@@ -39,7 +44,7 @@ class RestartContainer:
             raise TargetMissing(
                 f"no container of compose project {settings.compose_project!r} runs service {ctx.step.target!r}"
             )
-        grace = int(float(ctx.step.params.get("grace_s", "3")))
+        grace = int(float(self.step_params(ctx).get("grace_s", "3")))
         detail: dict[str, str] = {}
         for i, container in enumerate(containers):
             before = container.status

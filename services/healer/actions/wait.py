@@ -6,11 +6,16 @@ open, the verification waits for the reports to stop, and the next rung acts if 
 
 from __future__ import annotations
 
-from services.healer.actions.base import ActionContext, ActionResult
+from services.healer.actions.base import OBSERVED, Action, ActionContext, ActionResult
 
 
-class Wait:
+class Wait(Action):
+    """Wait for a problem the healer may not fix: only the problem ending can prove it."""
+
     name = "wait"
+    targets = None  # the service waited for
+    verifications = OBSERVED
+    params_help = {"quiet_s": "seconds without a report of the problem that mean it ended (verify: recovered)"}
 
     def execute(self, ctx: ActionContext) -> ActionResult:
         return ActionResult(True, {"note": f"waiting for {ctx.step.target} to recover by itself"})

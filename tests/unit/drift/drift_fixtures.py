@@ -14,10 +14,8 @@ T0 = 1_700_000_000_000
 
 
 def thresholds(**incident: Any) -> Thresholds:
-    from dataclasses import replace
-
     th = load_thresholds()
-    return replace(th, incident=replace(th.incident, **incident)) if incident else th
+    return th.model_copy(update={"incident": th.incident.model_copy(update=incident)}) if incident else th
 
 
 def monitor(live: bool = True, **incident: Any) -> DriftMonitor:

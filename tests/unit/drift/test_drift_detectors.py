@@ -7,19 +7,23 @@ from typing import Any, Protocol
 
 import numpy as np
 import pytest
+import yaml
+from pydantic import ValidationError
 
 from services.drift.config import (
+    DEFAULT_PATH,
     CategoricalThresholds,
     ErrorThresholds,
     NumericThresholds,
     QualityThresholds,
     SkewThresholds,
+    Thresholds,
     load_thresholds,
     parse_thresholds,
 )
-from services.drift.detectors import REGISTRY, Signal, create
-from services.drift.detectors.distance import js_divergence, psi
-from services.drift.detectors.skew import ProfileError, SkewDetector
+from services.drift.detectors import REGISTRY, DetectorContext, ProfileError, Signal, create
+from services.drift.detectors.skew import SkewDetector
+from services.drift.stats.distance import js_divergence, psi
 from tests.unit.drift.drift_fixtures import numeric_profile
 
 
@@ -31,6 +35,11 @@ class Detector(Protocol):
 
 def run(det: Detector, values: Iterable[Any]) -> list[tuple[int, Signal]]:
     return [(i, s) for i, v in enumerate(values) if (s := det.update(v)) is not None]
+
+
+def skew(feature: str, profile: dict[str, Any]) -> SkewDetector:
+    """A skew detector judged against ``profile``, built as the monitor builds it."""
+    return create("skew", feature, SkewThresholds(), DetectorContext(profile=profile))
 
 
 def raised(hits: list[tuple[int, Signal]]) -> list[tuple[int, Signal]]:
@@ -113,40 +122,40 @@ def test_skew_from_unit_change_against_profile() -> None:
     rng = np.random.default_rng(6)
     train = 60 + 15 * rng.standard_normal(5000)
     profile = numeric_profile("salary_k", train)
-    same = SkewDetector("salary_k", profile, SkewThresholds())
+    same = skew("salary_k", profile)
     assert run(same, (60 + 15 * rng.standard_normal(5000)).tolist()) == []
-    det = SkewDetector("salary_k", profile, SkewThresholds())
+    det = skew("salary_k", profile)
     bad = (1000 * (60 + 15 * rng.standard_normal(3000))).tolist()
     hits = run(det, bad)
     assert len(raised(hits)) == 1  # the skew persists: one incident, then "persisting" reminders
     i, s = hits[0]
     assert i < 100 and s.kind == "skew" and float(s.evidence["scale_factor"]) == pytest.approx(1000, rel=0.2)
     assert "unit" in s.summary and {x.phase for _, x in hits[1:]} <= {"persisting"}
-    back = run(det, (60 + 15 * rng.standard_normal(500)).tolist())
+    back = run(det, (60 + 15 * rng.standard_normal(1500)).tolist())
     assert [x.phase for _, x in back] == ["recovered"]
 
 
 def test_categorical_skew_is_an_encoding_change_not_a_mix_change() -> None:
     rng = np.random.default_rng(9)
     profile = {"kind": "categorical", "categories": ["na", "eu", "apac"], "fractions": [0.5, 0.3, 0.2]}
-    mix = SkewDetector("region", profile, SkewThresholds())
+    mix = skew("region", profile)
     assert run(mix, rng.choice(["na", "eu", "apac"], size=3000, p=[0.1, 0.1, 0.8]).tolist()) == []
-    upper = SkewDetector("region", profile, SkewThresholds())
+    upper = skew("region", profile)
     hits = run(upper, rng.choice(["NA", "eu", "apac"], size=3000, p=[0.5, 0.3, 0.2]).tolist())
     assert len(raised(hits)) == 1 and float(hits[0][1].evidence["unseen_share"]) > 0.3
 
 
 def test_skew_accepts_outer_edges_and_rejects_bad_profiles() -> None:
     ok = {"feature": "f", "kind": "numeric", "edges": [0, 1, 2, 3], "fractions": [0.3, 0.4, 0.3]}
-    assert SkewDetector("f", ok, SkewThresholds()).edges == [1.0, 2.0]
+    assert skew("f", ok).edges == [1.0, 2.0]
     with pytest.raises(ProfileError):
-        SkewDetector("f", {"kind": "numeric", "edges": [1.0], "fractions": [0.2, 0.3, 0.5]}, SkewThresholds())
+        skew("f", {"kind": "numeric", "edges": [1.0], "fractions": [0.2, 0.3, 0.5]})
     with pytest.raises(ProfileError):
-        SkewDetector("f", {"kind": "numeric", "edges": [], "fractions": []}, SkewThresholds())
+        skew("f", {"kind": "numeric", "edges": [], "fractions": []})
 
 
 def test_quality_null_burst_fires_once_and_rearms() -> None:
-    q = create("quality", "dwell_s", QualityThresholds(), 0.01)
+    q = create("quality", "dwell_s", QualityThresholds(), DetectorContext(profile={"null_rate": 0.01}))
     reasons = [""] * 500 + ["null"] * 150 + [""] * 600 + ["nan"] * 150
     hits = run(q, reasons)
     assert len(hits) == 2  # two separate bursts, not one signal per bad value
@@ -169,7 +178,41 @@ def test_thresholds_file_loads_and_rejects_unknown_keys() -> None:
         parse_thresholds({"defaults": {"numeric": {"adwin_dleta": 0.1}}})
     assert set(REGISTRY) >= {"numeric", "categorical", "error_rate", "skew", "quality"}
     with pytest.raises(ValueError):
-        create("kswin")
+        create("kswin", "x", NumericThresholds())
+
+
+def test_thresholds_file_holds_overrides_only() -> None:
+    """Each default is written once, in the model: a value in the file that equals it is noise."""
+    raw = yaml.safe_load(DEFAULT_PATH.read_text())
+    th, model = load_thresholds(), Thresholds()
+
+    def equal(where: str, spec: dict[str, Any], default: Any) -> list[str]:
+        return [f"{where}.{k}" for k, v in spec.items() if v == getattr(default, k)]
+
+    same: list[str] = []
+    for section, spec in (raw.get("defaults") or {}).items():
+        same += equal(f"defaults.{section}", spec, getattr(model.defaults, section))
+    for name, sections in (raw.get("features") or {}).items():
+        for section, spec in sections.items():  # a feature inherits the file's defaults
+            same += equal(f"features.{name}.{section}", spec, getattr(th.defaults, section))
+    for section in ("error", "incident", "season"):
+        same += equal(section, raw.get(section) or {}, getattr(model, section))
+    assert same == [], f"values equal to their default: {same}"
+
+
+def test_thresholds_refuse_values_out_of_range_and_stay_frozen() -> None:
+    with pytest.raises(ValueError, match=r"defaults\.numeric\.warmup: Input should be greater than or equal to 1"):
+        parse_thresholds({"defaults": {"numeric": {"warmup": 0}}})
+    with pytest.raises(ValueError, match=r"features\.f\.quality: .*valid_min 2\.0 is above valid_max 1\.0"):
+        parse_thresholds({"features": {"f": {"quality": {"valid_min": 2, "valid_max": 1}}}})
+    with pytest.raises(ValueError, match=r"thresholds: unknown sections \['bogus'\]"):
+        parse_thresholds({"bogus": {}})
+    th = parse_thresholds({"defaults": {"numeric": {"warmup": 50}}, "features": {"f": {"numeric": {"clip_z": 3}}}})
+    assert th.for_feature("f").numeric.warmup == 50 and th.for_feature("f").numeric.clip_z == 3.0
+    with pytest.raises(ValidationError):
+        th.season.period_s = 60.0
+    seasonal = th.model_copy(update={"season": th.season.model_copy(update={"period_s": 60.0})})
+    assert seasonal.season.period_s == 60.0 and th.season.period_s == 0.0
 
 
 def test_error_reference_keeps_learning_after_the_warm_up() -> None:
@@ -208,9 +251,9 @@ def test_a_moderate_shift_against_the_profile_is_drift_not_skew() -> None:
     train = sorted(rng.gauss(90.0, 30.0) for _ in range(5000))
     edges = [train[int(len(train) * q / 10)] for q in range(1, 10)]
     profile = {"kind": "numeric", "edges": edges, "fractions": [0.1] * 10, "mean": 90.0, "std": 30.0}
-    shifted = SkewDetector("salary_k", profile, SkewThresholds())
+    shifted = skew("salary_k", profile)
     assert [s for _ in range(3000) if (s := shifted.update(rng.gauss(150.0, 30.0)))] == []
-    units = SkewDetector("salary_k", profile, SkewThresholds())
+    units = skew("salary_k", profile)
     hits = [s for _ in range(3000) if (s := units.update(rng.gauss(90.0, 30.0) * 1000))]
     assert [s.phase for s in hits if s.phase == "raised"] == ["raised"] and hits[0].kind == "skew"
 
@@ -223,13 +266,13 @@ def test_a_seasonal_feature_at_another_hour_than_a_partial_day_of_training_is_no
     train = np.cos(2 * np.pi * hours / 24)
     profile = numeric_profile("hour_cos", train)
     for live_hours in ([17, 18, 18, 18, 19], [18], [5, 6, 6, 6, 7], [0, 1, 23]):
-        det = SkewDetector("hour_cos", profile, SkewThresholds())
+        det = skew("hour_cos", profile)
         live = np.cos(2 * np.pi * rng.choice(live_hours, 1000) / 24)
         signals = [det.update(float(v)) for v in live]
         assert [s for s in signals if s is not None] == [], f"false skew at local hours {live_hours}"
     # ...while the same feature reported x1000 (or /1000) is still a change of units.
     for factor in (1000.0, 0.001):
-        det = SkewDetector("hour_cos", profile, SkewThresholds())
+        det = skew("hour_cos", profile)
         signals = [det.update(float(v) * factor) for v in np.cos(2 * np.pi * rng.integers(8, 17, 400) / 24)]
         raised = [s for s in signals if s is not None]
         assert raised and raised[0].phase == "raised", factor
@@ -247,10 +290,26 @@ def test_a_mixture_whose_share_moves_is_not_a_change_of_units() -> None:
 
     profile = numeric_profile("distance_km", distances(20_000, 0.15))
     for share in (0.0, 0.2, 0.25, 0.3, 0.35, 0.4):
-        det = SkewDetector("distance_km", profile, SkewThresholds())
+        det = skew("distance_km", profile)
         assert run(det, distances(2000, share).tolist()) == [], f"false skew at a far share of {share}"
     for factor in (1000.0, 12.0, 0.001):
-        det = SkewDetector("distance_km", profile, SkewThresholds())
+        det = skew("distance_km", profile)
         hits = raised(run(det, (distances(1000, 0.15) * factor).tolist()))
         assert len(hits) == 1 and hits[0][0] < 200, factor
         assert float(hits[0][1].evidence["scale_factor"]) == pytest.approx(factor, rel=0.5)
+
+
+def test_the_end_of_a_unit_change_read_out_of_step_is_one_recovery() -> None:
+    """Three partitions read in chunks: after the fault ends, chunks of old (x1000) and new values alternate
+    for a while. The skew is over once, when the values stayed clean, not at each flip back."""
+    rng = np.random.default_rng(41)
+    profile = numeric_profile("salary_k", 60 + 15 * rng.standard_normal(5000))
+    det = skew("salary_k", profile)
+    scaled = (1000 * (60 + 15 * rng.standard_normal(2000))).tolist()
+    mixed: list[float] = []
+    for i in range(8):  # 100-value chunks, alternately still scaled and already back
+        chunk = 60 + 15 * rng.standard_normal(100)
+        mixed += (chunk * (1000 if i % 2 == 0 else 1)).tolist()
+    clean = (60 + 15 * rng.standard_normal(3000)).tolist()
+    phases = [s.phase for _, s in run(det, scaled + mixed + clean) if s.phase != "persisting"]
+    assert phases == ["raised", "recovered"], phases

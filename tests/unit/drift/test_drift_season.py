@@ -8,8 +8,8 @@ import random
 import pytest
 
 from services.drift.config import SeasonThresholds
-from services.drift.detectors import season
-from services.drift.detectors.season import NumericReference
+from services.drift.stats import season
+from services.drift.stats.season import NumericReference
 
 PERIOD_S = 120.0  # the demo's day: a phase lasts 0.42 s
 

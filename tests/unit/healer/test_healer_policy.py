@@ -88,3 +88,22 @@ def test_most_specific_rule_wins() -> None:
 def test_malformed_policies_fail_loudly(doc: dict[str, object], message: str) -> None:
     with pytest.raises(PolicyError, match=message):
         parse_policy(doc, known_actions())
+
+
+def test_a_step_its_action_cannot_carry_out_is_refused_at_load() -> None:
+    from services.healer.actions.registry import check_step
+
+    raw = {
+        "version": "t",
+        "rules": [
+            {
+                "match": {"type": "skew"},
+                "ladder": [
+                    {"action": "pause_ingest", "target": "ingest", "verify": "health", "params": {"colour": "red"}}
+                ],
+            }
+        ],
+    }
+    with pytest.raises(PolicyError, match=r"rule 1 rung 1: pause_ingest: unknown parameter"):
+        parse_policy(raw, known_actions(), check_step)
+    assert load_policy(DEFAULT_POLICY, known_actions(), check_step).rules  # the shipped policy passes
