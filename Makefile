@@ -45,7 +45,7 @@ topics: $(STAMP) ## Create every Kafka topic of schemas/topics.yaml (idempotent)
 lint: $(PYSTAMP) ## ruff (rules and format), mypy and the import contracts (no service imports another); Python only
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy services loadgen bench tests
+	$(VENV)/bin/mypy services loadgen bench tests kit
 	$(VENV)/bin/lint-imports
 
 test: $(STAMP) ## Run every test (unit + integration on real Kafka, PostgreSQL, Redis, Docker); starts what is missing

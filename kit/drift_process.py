@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,17 +21,12 @@ from typing import IO, Any
 import httpx
 import redis
 
-from bench.drift.pipeline import Batch
+from kit.ports import free_port
+from kit.replay import Batch
 from services.common.bus import EventProducer
 from services.common.settings import REPO_ROOT, CommonSettings
 
 _IN = re.compile(r'^aig_messages_in_total\{[^}]*service="drift"[^}]*\}\s+([0-9.e+]+)$', re.M)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class DriftProcess:

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer
-
+from kit.kafka import follow
 from loadgen.stack import Stack
-from services.common.codec import codec_for
+
+TOPICS = ("incidents", "actions", "model.events")
 
 
 @dataclass
@@ -32,41 +30,17 @@ class Feed:
 
     def run(self) -> None:
         """Consume until ``stop`` (run it on a thread)."""
-        settings = self.stack.settings
-        codec = codec_for(Path(settings.schemas_dir))
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.stack.kafka_bootstrap,
-                "group.id": f"demo-feed-{uuid.uuid4().hex[:6]}",
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-            }
-        )
-        topics = {
-            settings.topic("incidents"): "Incident",
-            settings.topic("actions"): "HealingAction",
-            settings.topic("model.events"): "ModelPublished",
-        }
-        consumer.subscribe(list(topics))
-        try:
-            while not self.stop.is_set():
-                for msg in consumer.consume(100, 0.5):
-                    if msg.error() is not None:
-                        continue
-                    record = codec.decode(msg.value() or b"", topics[msg.topic() or ""])
-                    record["_seen"] = time.monotonic()
-                    self._add(topics[msg.topic() or ""], record)
-        finally:
-            consumer.close()
+        follow(self.stack.settings, TOPICS, self._add, self.stop, group="demo-feed", max_messages=100, poll_s=0.5)
 
-    def _add(self, schema: str, record: dict[str, Any]) -> None:
+    def _add(self, topic: str, record: dict[str, Any], seen: float) -> None:
+        record["_seen"] = seen
         with self._lock:
-            if schema == "Incident":
+            if topic == "incidents":
                 self.incidents.append(record)
                 if record["incident_id"] not in self._ids:  # updates of an open incident repeat its id
                     self._ids.add(record["incident_id"])
                     self._print_incident(record)
-            elif schema == "HealingAction":
+            elif topic == "actions":
                 self.actions.append(record)
                 if record["action"] != "none":
                     self._print_action(record)

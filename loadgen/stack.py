@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-import psycopg
 import redis
 
-from loadgen.procs import terminate
-from services.common.db import migrate
+from kit.kafka import delete_topics_with_prefix
+from kit.postgres import create_schema, drop_schema, schema_dsn
+from kit.procs import start_module, terminate
+from kit.traffic import FaultAt, loadgen_args
+from kit.wait import http_ok
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.common.topics import ensure_topics
 
@@ -70,7 +71,7 @@ class Stack:
         self.dir = REPO_ROOT / "var" / self.name / self.run_id
         self.project = f"aig-{self.name}-{self.run_id}".lower()
         self.base_dsn = base.postgres_dsn
-        self.dsn = f"{base.postgres_dsn}?options=-csearch_path%3D{self.schema}"
+        self.dsn = schema_dsn(base.postgres_dsn, self.schema)
         self.redis_url: str = self.redis_server or base.redis_url.rsplit("/", 1)[0] + f"/{self.redis_db}"
         self.kafka_bootstrap = base.kafka_bootstrap
         self.settings = CommonSettings(topic_prefix=self.prefix, log_to_kafka=False)
@@ -89,6 +90,10 @@ class Stack:
 
     def port(self, service: str) -> int:
         return SERVICES[service] + self.port_offset
+
+    def log(self, service: str) -> Path:
+        """Where the output of ``service`` (or ``loadgen``) goes."""
+        return self.dir / f"{service}.log"
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.port(service)}"
@@ -120,9 +125,7 @@ class Stack:
         """Topics, schema, a clean Redis database, then every service; returns when all are healthy."""
         self.dir.mkdir(parents=True, exist_ok=True)
         ensure_topics(self.settings)
-        with psycopg.connect(self.base_dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-        migrate(self.dsn)
+        create_schema(self.base_dsn, self.schema)
         redis.Redis.from_url(self.redis_url).flushdb()
         for service in self.services:
             self.start_service(service)
@@ -145,15 +148,7 @@ class Stack:
         if service in self.docker_services:
             self._start_container(service)
             return
-        log = open(self.dir / f"{service}.log", "ab")  # noqa: SIM115 - the child process owns it
-        self.procs[service] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{service}"],
-            cwd=REPO_ROOT,
-            env=self.service_env(service),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+        self.procs[service] = start_module(f"services.{service}", self.service_env(service), self.log(service))
 
     def _start_container(self, service: str) -> None:
         import docker
@@ -189,21 +184,15 @@ class Stack:
             for service in sorted(pending):
                 proc = self.procs.get(service)
                 if proc is not None and proc.poll() is not None:
-                    raise StackError(f"{service} exited with {proc.returncode}; see {self.dir / (service + '.log')}")
-                try:
-                    if httpx.get(f"{self.url(service)}/health", timeout=1.0).status_code == 200:
-                        pending.discard(service)
-                except httpx.HTTPError:
-                    pass
+                    raise StackError(f"{service} exited with {proc.returncode}; see {self.log(service)}")
+                if http_ok(f"{self.url(service)}/health"):
+                    pending.discard(service)
             time.sleep(0.5)
         if pending:
             raise StackError(f"not healthy after {timeout_s:.0f} s: {', '.join(sorted(pending))}; logs in {self.dir}")
 
     def ready(self, service: str) -> bool:
-        try:
-            return httpx.get(f"{self.url(service)}/ready", timeout=1.0).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return http_ok(f"{self.url(service)}/ready")
 
     def stop_service(self, service: str, timeout_s: float = 15.0) -> int | None:
         proc = self.procs.pop(service, None)
@@ -223,15 +212,8 @@ class Stack:
             self.purge()
 
     def purge(self) -> None:
-        from confluent_kafka.admin import AdminClient
-
-        admin = AdminClient({"bootstrap.servers": self.kafka_bootstrap})
-        doomed = [t for t in admin.list_topics(timeout=10).topics if t.startswith(self.prefix)]
-        for future in admin.delete_topics(doomed, operation_timeout=30).values() if doomed else ():
-            with contextlib.suppress(Exception):
-                future.result()
-        with psycopg.connect(self.base_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+        delete_topics_with_prefix(self.kafka_bootstrap, self.prefix)
+        drop_schema(self.base_dsn, self.schema)
 
     # ----------------------------------------------------------------- traffic
     def loadgen(
@@ -240,41 +222,19 @@ class Stack:
         rate: float,
         duration: float = 3600.0,
         seed: int = 7,
-        faults: Sequence[tuple[str, float] | tuple[str, float, float | None]] = (),
+        faults: Sequence[FaultAt] = (),
         params: Sequence[str] = (),
         run_id: str | None = None,
         extra: Sequence[str] = (),
     ) -> subprocess.Popen[bytes]:
         """Start ``loadgen run`` against this stack; faults are (name, seconds into the run[, seconds long])."""
-        cmd = [
-            sys.executable,
-            "-m",
-            "loadgen",
-            "run",
-            "--rate",
-            str(rate),
-            "--duration",
-            str(duration),
-            "--seed",
-            str(seed),
-            "--run-id",
-            run_id or uuid.uuid4().hex[:8],
-            "--quiet",
-            *extra,
-        ]
-        timed = any(len(f) > 2 and f[2] is not None for f in faults)
-        for name, at, *rest in faults:
-            cmd += ["--fault", name, "--fault-at", str(at)]
-            if timed:  # durations pair with faults by position: every fault then names one ("inf": no end)
-                cmd += ["--fault-duration", str(rest[0]) if rest and rest[0] is not None else "inf"]
-        for param in params:
-            cmd += ["--fault-param", param]
-        log = open(self.dir / "loadgen.log", "ab")  # noqa: SIM115 - the child process owns it
-        return subprocess.Popen(
-            cmd,
-            cwd=REPO_ROOT,
-            env=self.service_env("ingest"),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+        args = loadgen_args(
+            rate=rate,
+            duration=duration,
+            run_id=run_id or uuid.uuid4().hex[:8],
+            seed=seed,
+            faults=faults,
+            params=params,
+            extra=extra,
         )
+        return start_module("loadgen", self.service_env("ingest"), self.log("loadgen"), args)

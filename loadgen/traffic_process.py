@@ -11,7 +11,7 @@ import time
 import uuid
 from typing import Any
 
-from loadgen.procs import terminate
+from kit.procs import terminate
 from loadgen.stack import Stack, StackError
 from loadgen.traffic import aligned_start_hour
 from services.common.events import now_ms

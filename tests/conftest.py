@@ -3,7 +3,6 @@ started here when it is not running yet; each test isolates its Kafka topics wit
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import uuid
@@ -13,6 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from kit.kafka import delete_topics_with_prefix
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.common.topics import ensure_topics
 
@@ -85,17 +85,6 @@ def topic_prefix(infra: dict[str, str]) -> Iterator[str]:
     ensure_topics(CommonSettings(topic_prefix=prefix, kafka_bootstrap=infra["kafka_bootstrap"]))
     yield prefix
     delete_topics_with_prefix(infra["kafka_bootstrap"], prefix)
-
-
-def delete_topics_with_prefix(bootstrap: str, prefix: str) -> None:
-    """Best effort: a single broker slows down with thousands of leftover test topics."""
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    doomed = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-    for future in admin.delete_topics(doomed, operation_timeout=30).values() if doomed else ():
-        with contextlib.suppress(Exception):  # already gone, or the broker is busy: the next run is not affected
-            future.result()
 
 
 @pytest.fixture

@@ -16,14 +16,14 @@ from collections.abc import Iterable
 
 from confluent_kafka import Consumer, Producer
 
+from kit.kafka import delete_topics_with_prefix
+from kit.records import interaction
 from services.common.bus import Event, EventProducer, Out, StreamProcessor
 from services.common.settings import CommonSettings
 from services.common.topics import ensure_topics
 
 
 def fill(settings: CommonSettings, n: int) -> None:
-    from tests.support.kafka import interaction
-
     producer = EventProducer(settings)
     for i in range(n):
         rec = interaction(i, "bench")
@@ -117,9 +117,7 @@ def main() -> None:
         bare = bare_passthrough(settings, args.events, args.batch)
         bus = bus_passthrough(settings, args.events)
     finally:  # leave no benchmark topics behind on the broker
-        doomed = [t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.topic_prefix)]
-        for future in admin.delete_topics(doomed, operation_timeout=30).values():
-            future.result()
+        delete_topics_with_prefix(args.bootstrap, settings.topic_prefix)
     print(f"bare confluent-kafka pass-through: {bare:>10,.0f} events/s")
     print(f"StreamProcessor pass-through:      {bus:>10,.0f} events/s (decode + encode + delivery wait + commit)")
     print(f"ratio bus/bare: {bus / bare:.2f} (goal >= 0.5)")

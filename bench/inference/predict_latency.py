@@ -33,6 +33,10 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from kit.ports import free_port
+from kit.procs import cpu_seconds, terminate
+from kit.wait import WaitTimeout, http_ok, wait_until
+
 ROW: dict[str, Any] = {
     "numeric": {"skill_match": 0.72, "salary_k": 95.0, "distance_km": 12.0, "dwell_s": None, "remote": 1.0},
     "categorical": {"region": "eu", "seniority": "mid", "industry": "software", "device": "web"},
@@ -64,12 +68,6 @@ def serve(port: int, rows: int, rounds: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, workers=1, log_level="warning", access_log=False)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(rows: int, rounds: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
@@ -86,18 +84,20 @@ def start_server(rows: int, rounds: int) -> tuple[subprocess.Popen[bytes], str]:
         ],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"benchmark server exited with {proc.returncode}")
+
+    def listening() -> bool:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, url
+                return True
         except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("benchmark server did not start within 60 s")
+            return False
+
+    try:
+        wait_until(listening, 60, "the benchmark server listening", "its output above", proc, every_s=0.2)
+    except WaitTimeout as exc:
+        proc.kill()
+        raise SystemExit(str(exc)) from None
+    return proc, f"http://127.0.0.1:{port}"
 
 
 class RealService:
@@ -110,7 +110,7 @@ class RealService:
         import psycopg
         from psycopg.types.json import Jsonb
 
-        from services.common.db import migrate
+        from kit.postgres import create_schema
         from services.common.settings import CommonSettings
         from services.common.topics import ensure_topics
         from services.trainer.settings import TrainerSettings
@@ -120,11 +120,8 @@ class RealService:
         self.base_dsn = CommonSettings().postgres_dsn
         self.schema = f"bench_{uuid.uuid4().hex[:8]}"
         self.proc: subprocess.Popen[bytes] | None = None
-        with psycopg.connect(self.base_dsn, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {self.schema}")
-        dsn = f"{self.base_dsn}?options=-csearch_path%3D{self.schema}"
+        dsn = create_schema(self.base_dsn, self.schema)
         prefix = f"bench{uuid.uuid4().hex[:8]}."
-        migrate(dsn)
         ensure_topics(CommonSettings(topic_prefix=prefix))
         data = make_rows(rows, seed=1)
         with psycopg.connect(dsn) as conn, conn.cursor() as cur:
@@ -160,29 +157,18 @@ class RealService:
         self._wait_ready()
 
     def _wait_ready(self) -> None:
-        import httpx
-
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise SystemExit(f"services.inference exited with {self.proc.returncode}")
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise SystemExit("services.inference did not become ready within 90 s")
+        ready = f"{self.url}/ready"
+        try:
+            wait_until(lambda: http_ok(ready, 2.0), 90, "services.inference ready", "its output above", self.proc, 0.3)
+        except WaitTimeout as exc:
+            raise SystemExit(str(exc)) from None
 
     def close(self) -> None:
-        import psycopg
+        from kit.postgres import drop_schema
 
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(30)
-        with psycopg.connect(self.base_dsn, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+        if self.proc is not None:
+            terminate(self.proc, 30.0)
+        drop_schema(self.base_dsn, self.schema)
 
 
 # ---------------------------------------------------------------------------------------- client
@@ -332,13 +318,6 @@ def probe(duration_s: float) -> None:
     )
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux), to tell server cost from machine contention."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--url", help="an inference server already running (default: start one)")
@@ -407,8 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(server, RealService):
             server.close()
         elif server is not None:
-            server.terminate()
-            server.wait(10)
+            terminate(server, 10.0)
         tmp.cleanup()
     result = {
         "url": url,

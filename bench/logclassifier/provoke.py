@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kit.ports import free_port
+
 OUT: list[dict[str, str]] = []
 
 
@@ -73,14 +75,6 @@ def _run(scenario: str, label: str, fn: Callable[[], Any]) -> None:
     finally:
         logging.getLogger().removeHandler(handler)
     emit(scenario, label, err.getvalue())
-
-
-def free_port_closed() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port: int = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def as_nobody(code: str) -> None:
@@ -153,7 +147,7 @@ def scenario_redis() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
-    closed = free_port_closed()
+    closed = free_port()
     run("redis-closed", "dependency_unavailable", lambda: redis.Redis(host="127.0.0.1", port=closed).ping())
     # A listener that accepts and never answers: a read timeout.
     srv = socket.socket()
@@ -203,7 +197,7 @@ def _silent_socket(port: int) -> None:
 def scenario_postgres() -> None:
     import psycopg
 
-    closed = free_port_closed()
+    closed = free_port()
     run(
         "pg-closed",
         "dependency_unavailable",
@@ -474,7 +468,7 @@ def scenario_kafka() -> None:
     from confluent_kafka import Consumer, KafkaException, Producer
     from confluent_kafka.admin import AdminClient
 
-    closed = free_port_closed()
+    closed = free_port()
     logger = logging.getLogger("kafka")
     conf: dict[str, Any] = {"bootstrap.servers": f"127.0.0.1:{closed}", "logger": logger}
     p = Producer({**conf, "message.timeout.ms": 1500})

@@ -37,7 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.pipeline.harness import Pipeline, avro_decoder, cpu_seconds, end_offsets, read_range
+from kit.kafka import avro_decoder, end_offsets, read_range
+from kit.pipeline import Pipeline
+from kit.procs import cpu_seconds, terminate
 from services.common.settings import CommonSettings
 
 P99_LIMIT_MS = 1000.0
@@ -148,7 +150,7 @@ class Bench:
                     raise RuntimeError("no model served after the warm-up traffic")
                 time.sleep(0.5)
         finally:
-            stop_process(gen)
+            terminate(gen, 30.0)
         log(f"model v{pipe.model_version()} served after {time.monotonic() - started:.1f} s")
         if self.wait_drained(60) is None:
             raise RuntimeError(f"warm-up backlog did not drain: {pipe.lag()}")
@@ -194,7 +196,7 @@ class Bench:
             gen_cpu = max(gen_cpu, cpu_seconds(gen.pid))
             time.sleep(0.25)
             if time.time() - t0 > seconds + 90:
-                stop_process(gen)
+                terminate(gen, 30.0)
         t1 = time.time()
         cpu1 = pipe.cpu()
         step.lag_end = pipe.lag()
@@ -273,7 +275,7 @@ class Bench:
             try:
                 _, err = proc.communicate(timeout=60)
             except subprocess.TimeoutExpired:
-                stop_process(proc)
+                terminate(proc, 30.0)
                 err = b"timeout"
             if path.exists() and path.stat().st_size:
                 done[name] = path
@@ -297,7 +299,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("model scoring (lightgbm)", ("lightgbm", "services/trainer/fitting.py")),
     ("traffic generation", ("loadgen/traffic.py", "loadgen/faults")),
     ("kafka client (aiokafka)", ("aiokafka/",)),
-    ("kafka client (confluent)", ("confluent_kafka", "services/common/bus.py")),
+    ("kafka client (confluent)", ("confluent_kafka", "services/common/bus/")),
     ("faust/mode stream machinery", ("faust/", "mode/")),
     ("asyncio event loop", ("asyncio/",)),
     ("json", ("json/",)),
@@ -343,16 +345,6 @@ def _category(frames: list[str]) -> str:
 # ---------------------------------------------------------------------- output
 def log(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
-
-
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 def print_step_detail(step: Step) -> None:

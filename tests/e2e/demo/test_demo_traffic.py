@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from kit.kafka import read_topic
 from loadgen.redis_server import private_redis
 from loadgen.stack import Stack
 from loadgen.traffic import REGIONS, simulated_hour
 from loadgen.traffic_process import Traffic
 from services.common.events import now_ms
-from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from bench.drift.live import DriftProcess, produce
-from bench.drift.pipeline import PREROLL, Pipeline, with_fault
+from kit.drift_process import DriftProcess, produce
+from kit.kafka import read_topic
+from kit.replay import PREROLL, Pipeline, with_fault
 from loadgen.faults.base import Fault
-from tests.support.kafka import read_topic
 
 STABLE = 4_000  # interactions before the fault: numeric warm-up 1000, error-rate warm-up 2000 labels
 FAULTY = 4_000

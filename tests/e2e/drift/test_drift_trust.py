@@ -1,7 +1,7 @@
 """The drift service keeps its word: quiet on normal traffic (seasonal included), loud on real change.
 
 The real drift service (``python -m services.drift``) on real Kafka and Redis, fed what the pipeline
-would send (``bench.drift.pipeline``: loadgen's traffic model and faults through the feature,
+would send (``kit.replay``: loadgen's traffic model and faults through the feature,
 trainer and inference code), with short 20 s feature windows as in the demo. Time is the traffic's
 event time: "two minutes" is two minutes of interactions, which the service reads as fast as Kafka
 gives them. Incidents are read back from the ``incidents`` topic.
@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.drift.live import DriftProcess, produce
-from bench.drift.pipeline import T0_MS, Pipeline
+from kit.drift_process import DriftProcess, produce
+from kit.kafka import read_topic
+from kit.replay import T0_MS, Pipeline
 from loadgen.faults.registry import create as create_fault
-from tests.support.kafka import read_topic
 
 WINDOW = (20_000, 2_000)  # the demo's feature windows: 20 s in 2 s buckets
 DAY_S = 86_400.0

@@ -8,30 +8,21 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from kit.kafka import read_topic
+from kit.procs import terminate
+from kit.wait import wait_until
 from loadgen.stack import Stack
 from services.common.bus import EventProducer
 from services.common.events import header, now_ms
-from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.timeout(420)
 
 RATE = 120
-
-
-def _wait(what: str, check: Callable[[], Any], timeout_s: float) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(1.0)
-    raise AssertionError(f"gave up waiting for {what} after {timeout_s:.0f} s")
 
 
 def _model(stack: Stack) -> dict[str, Any]:
@@ -87,17 +78,24 @@ def test_concept_drift_is_retrained_and_a_bad_model_rolled_back() -> None:
     ) as stack:
         traffic = stack.loadgen(rate=RATE)
         try:
-            v1 = _wait("the first model", lambda: _model(stack).get("version"), 150)
+            v1 = wait_until(
+                lambda: _model(stack).get("version"), 150, "the first model", stack.log("trainer"), every_s=1.0
+            )
             # The world changes: the hidden apply function flips. Then the drift detector's incident arrives.
-            traffic.terminate()
-            traffic.wait(30)
+            terminate(traffic, 30.0)
             traffic = stack.loadgen(rate=RATE, faults=[("concept_drift", 0.0)])
             time.sleep(5)  # detected soon after the change: the trainer's usual window still holds the old concept
             producer = EventProducer(stack.settings)
             drift = _incident("concept_drift", "job_apply", "Model 'job_apply' got worse: error rate 12% -> 25%")
             producer.produce("incidents", drift, drift["fingerprint"])
             producer.flush()
-            outcome = _wait("the healer's outcome", lambda: _outcome(stack, drift["incident_id"]), 150)
+            outcome = wait_until(
+                lambda: _outcome(stack, drift["incident_id"]),
+                150,
+                "the healer's outcome",
+                stack.log("healer"),
+                every_s=1.0,
+            )
             assert outcome["status"] == "resolved" and outcome["action"] == "retrain", outcome
             assert outcome["time_to_recover_ms"] and outcome["time_to_recover_ms"] > 0
             commands = read_topic(stack.settings, "commands", timeout_s=3)
@@ -107,7 +105,13 @@ def test_concept_drift_is_retrained_and_a_bad_model_rolled_back() -> None:
             assert retrains[0]["params"]["since_ms"] == str(drift["first_seen"])
             events = read_topic(stack.settings, "model.events", timeout_s=3)
             live = [e["version"] for e in events if e["status"] == "live"]
-            v2 = _wait("inference serving the retrained model", lambda: (_model(stack).get("version") or 0) > v1, 30)
+            v2 = wait_until(
+                lambda: (_model(stack).get("version") or 0) > v1,
+                30,
+                "inference serving the retrained model",
+                stack.log("inference"),
+                every_s=1.0,
+            )
             assert v2 and max(live) > v1, events
             served = _model(stack)["version"]
             # the incident was verified by the trainer's answer to its own command: the version now served
@@ -124,9 +128,17 @@ def test_concept_drift_is_retrained_and_a_bad_model_rolled_back() -> None:
             bad = _incident("model_error", "job_apply", f"model job_apply v{served} fails to load")
             producer.produce("incidents", bad, bad["fingerprint"])
             producer.flush()
-            outcome = _wait("the rollback", lambda: _outcome(stack, bad["incident_id"]), 120)
+            outcome = wait_until(
+                lambda: _outcome(stack, bad["incident_id"]), 120, "the rollback", stack.log("healer"), every_s=1.0
+            )
             assert outcome["status"] == "resolved" and outcome["action"] == "rollback", outcome
-            _wait("inference serving the previous version", lambda: _model(stack).get("version") == v1, 30)
+            wait_until(
+                lambda: _model(stack).get("version") == v1,
+                30,
+                "inference serving the previous version",
+                stack.log("inference"),
+                every_s=1.0,
+            )
             rollbacks = [
                 c for c in read_topic(stack.settings, "commands", timeout_s=3) if c["incident_id"] == bad["incident_id"]
             ]
@@ -138,5 +150,4 @@ def test_concept_drift_is_retrained_and_a_bad_model_rolled_back() -> None:
             }
             assert answers == {(served, "rolled_back"), (v1, "live")}
         finally:
-            traffic.terminate()
-            traffic.wait(30)
+            terminate(traffic, 30.0)

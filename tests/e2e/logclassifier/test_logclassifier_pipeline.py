@@ -14,28 +14,25 @@ import contextlib
 import json
 import re
 import signal
-import socket
-import subprocess
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
-from confluent_kafka import Consumer
 
+from kit.kafka import committed_total, following
+from kit.procs import terminate
+from kit.wait import poll, wait_until
+from loadgen.redis_server import private_redis
 from loadgen.stack import Stack
 from services.common.bus import EventProducer
-from services.common.codec import codec_for
 from services.common.events import header
-from tests.support.kafka import committed_total
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -45,52 +42,6 @@ TRAINER_ENV = {"AIG_MIN_ROWS": "600", "AIG_CHECK_INTERVAL_S": "2", "AIG_NUM_BOOS
 
 
 # ----------------------------------------------------------------------------------------- helpers
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A throwaway redis-server on a free 127.0.0.1 port (no persistence), killed on exit."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if redis.Redis.from_url(url, socket_timeout=1).ping():
-                    break
-            except redis.RedisError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
-        yield url, proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-
-
 @dataclass
 class Feed:
     """`logs` and `incidents` of one stack, read live from Kafka in a thread (arrival times kept)."""
@@ -98,67 +49,34 @@ class Feed:
     stack: Stack
     logs: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     incidents: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
+    _reading: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     def __enter__(self) -> Feed:
-        self.thread = threading.Thread(target=self._run, name="feed", daemon=True)
-        self.thread.start()
+        topics = ("logs", "incidents")
+        options: dict[str, Any] = {"group": "e2e-feed", "max_messages": 1000, "poll_s": 0.3}
+        self._reading.enter_context(following(self.stack.settings, topics, self._add, **options))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        if self.thread is not None:
-            self.thread.join(10)
+        self._reading.close()
 
-    def _run(self) -> None:
-        settings = self.stack.settings
-        codec = codec_for(Path(settings.schemas_dir))
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.stack.kafka_bootstrap,
-                "group.id": f"e2e-feed-{uuid.uuid4().hex[:8]}",
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-            }
-        )
-        logs_topic, incidents_topic = settings.topic("logs"), settings.topic("incidents")
-        consumer.subscribe([logs_topic, incidents_topic])
-        try:
-            while not self.stop.is_set():
-                for msg in consumer.consume(1000, 0.3):
-                    if msg.error() is not None:
-                        continue
-                    now = time.monotonic()
-                    if msg.topic() == logs_topic:
-                        self.logs.append((now, codec.decode(msg.value() or b"", "LogRecord")))
-                    else:
-                        self.incidents.append((now, codec.decode(msg.value() or b"", "Incident")))
-        finally:
-            consumer.close()
+    def _add(self, topic: str, record: dict[str, Any], seen: float) -> None:
+        (self.logs if topic == "logs" else self.incidents).append((seen, record))
 
     def lc_incidents(self, since: float = 0.0) -> list[dict[str, Any]]:
         """Incidents raised by the log-classifier (drift and healer publish on the same topic)."""
         return [i for t, i in list(self.incidents) if t >= since and i["source"] == "logclassifier"]
 
     def wait(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.5)
-        return predicate()
+        """Whether ``predicate`` came true within ``timeout_s`` (the caller says what a timeout means)."""
+        return bool(poll(predicate, timeout_s, every_s=0.5))
 
 
 def wait_ready(stack: Stack, service: str, timeout_s: float = 150.0) -> float:
     """Seconds until ``service`` answers /ready (the log-classifier loads its model first)."""
     started = time.monotonic()
-    deadline = started + timeout_s
-    while not stack.ready(service):
-        proc = stack.procs.get(service)
-        assert proc is None or proc.poll() is None, f"{service} exited; see {stack.dir / (service + '.log')}"
-        assert time.monotonic() < deadline, f"{service} not ready after {timeout_s:.0f} s; logs in {stack.dir}"
-        time.sleep(0.5)
+    proc = stack.procs.get(service)
+    wait_until(lambda: stack.ready(service), timeout_s, f"{service} ready", stack.log(service), proc, every_s=0.5)
     return time.monotonic() - started
 
 
@@ -172,16 +90,6 @@ def model_info(stack: Stack) -> dict[str, Any] | None:
 
 def redis_keys(client: redis.Redis) -> int:
     return int(client.dbsize())  # type: ignore[arg-type]  # the sync client returns an int
-
-
-def stop_proc(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is not None and proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def _ms(value: Any) -> int:
@@ -245,7 +153,8 @@ def test_redis_outage_gives_one_dependency_incident_per_service() -> None:
             incidents = feed.lc_incidents(stopped_at)
             outage_logs = [r for t, r in feed.logs[logs_before:] if t >= stopped_at]
         finally:
-            stop_proc(loadgen)
+            if loadgen is not None:
+                terminate(loadgen)
 
     per_service = Counter(r["service"] for r in outage_logs)
     # Lines about the stopped server: redis-py names its address, asyncio its (host, port) pair.
@@ -347,7 +256,8 @@ def test_corrupt_model_artifact_gives_model_error() -> None:
             incidents = feed.lc_incidents()
             still_serving = model_info(stack)
         finally:
-            stop_proc(loadgen)
+            if loadgen is not None:
+                terminate(loadgen)
 
     print(
         f"after the reload: {len(inference_logs)} inference log records:\n"
@@ -487,7 +397,8 @@ def test_healthy_run_gives_no_incident() -> None:
             others = [i for _, i in feed.incidents if i["source"] != "logclassifier"]
             logs = [r for _, r in feed.logs]
         finally:
-            stop_proc(loadgen)
+            if loadgen is not None:
+                terminate(loadgen)
             shipper.stop.set()
 
     levels = Counter(r["level"] for r in logs)

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from bench.pipeline.harness import Pipeline, avro_decoder, end_offsets, read_range
+from kit.kafka import avro_decoder, read_to_end
+from kit.pipeline import Pipeline
 from services.common.codec import CodecError
 from services.common.settings import CommonSettings
 from services.ingest.contract import Contract
@@ -99,10 +100,7 @@ def test_every_interaction_is_scored_or_dead_lettered_once(pipeline: Pipeline) -
     # What was sent, and which of it the contract accepts.
     decode_interaction = avro_decoder(settings, "interactions.raw")
     raw_topic = settings.topic("interactions.raw")
-    sent = [
-        _interaction(v, decode_interaction)
-        for v, _ in read_range(boot, raw_topic, {}, end_offsets(boot, raw_topic), lambda b: b)
-    ]
+    sent = [_interaction(v, decode_interaction) for v, _ in read_to_end(boot, raw_topic, lambda b: b)]
     contract = Contract.load()
     valid = {e["event_id"] for e in sent if contract.check(e).ok}
     broken = {e["event_id"] for e in sent} - valid
@@ -114,22 +112,8 @@ def test_every_interaction_is_scored_or_dead_lettered_once(pipeline: Pipeline) -
     decode_dead = avro_decoder(settings, "deadletter")
     deadline = time.monotonic() + 75
     while True:
-        predictions = [
-            v
-            for v, _ in read_range(
-                boot,
-                settings.topic("predictions"),
-                {},
-                end_offsets(boot, settings.topic("predictions")),
-                decode_prediction,
-            )
-        ]
-        dead = [
-            v
-            for v, _ in read_range(
-                boot, settings.topic("deadletter"), {}, end_offsets(boot, settings.topic("deadletter")), decode_dead
-            )
-        ]
+        predictions = [v for v, _ in read_to_end(boot, settings.topic("predictions"), decode_prediction)]
+        dead = [v for v, _ in read_to_end(boot, settings.topic("deadletter"), decode_dead)]
         scored = {p["interaction_id"] for p in predictions}
         dead_ids = {_ids_of_raw(d, decode_interaction) for d in dead}
         missing = (valid - scored) | (broken - dead_ids)
@@ -167,16 +151,8 @@ def test_every_interaction_is_scored_or_dead_lettered_once(pipeline: Pipeline) -
     assert {d["topic"] for d in dead} == {"interactions.raw"}
 
     # The first model was trained by the trainer during the run, and predictions carry it.
-    models = [
-        v
-        for v, _ in read_range(
-            boot,
-            settings.topic("model.events"),
-            {},
-            end_offsets(boot, settings.topic("model.events")),
-            avro_decoder(settings, "model.events"),
-        )
-    ]
+    decode_model = avro_decoder(settings, "model.events")
+    models = [v for v, _ in read_to_end(boot, settings.topic("model.events"), decode_model)]
     live = [m for m in models if m["status"] == "live"]
     assert live, f"no model published: {models}"
     first = min(live, key=lambda m: m["ts"])

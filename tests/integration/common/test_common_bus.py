@@ -11,11 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
+from kit.kafka import read_topic
+from kit.records import interaction
 from services.common.bus import ContractError, Event, EventProducer, Out, RetryableError, StreamProcessor
 from services.common.http import create_app, serve_in_thread
 from services.common.logs import KafkaLogHandler
 from services.common.settings import CommonSettings
-from tests.support.kafka import interaction, read_topic
 
 
 def _run(processor: StreamProcessor) -> tuple[threading.Event, threading.Thread]:
@@ -215,7 +216,7 @@ def test_producer_refuses_records_that_break_the_schema(
 def test_stop_during_retries_commits_only_what_was_handled(
     make_settings: Callable[..., CommonSettings], group_id: str
 ) -> None:
-    from tests.support.kafka import committed_total
+    from kit.kafka import committed_total
 
     settings = make_settings(service_name="bus-test")
     producer = EventProducer(settings)

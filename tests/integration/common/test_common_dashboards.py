@@ -19,9 +19,9 @@ import httpx
 from prometheus_client import REGISTRY
 
 import services
+from kit.records import interaction
 from services.common.bus import EventProducer
 from services.common.settings import REPO_ROOT, CommonSettings
-from tests.support.kafka import interaction
 
 sys.path.insert(0, str(REPO_ROOT / "infra" / "grafana"))
 import dashboards

@@ -15,18 +15,12 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer
 
+from kit.ports import free_port
+from kit.procs import start_module, terminate
+from kit.wait import IN_PROCESS_LOG, wait_until
 from services.common.bus import Event, Out, StreamProcessor
 from services.common.settings import CommonSettings
-from tests.integration.common.service_itest_support import (
-    IN_PROCESS_LOG,
-    ReadyAnswer,
-    free_port,
-    get_ready,
-    ready_200,
-    start_service,
-    stop_service,
-    wait_until,
-)
+from tests.integration.common.service_itest_support import ReadyAnswer, get_ready, ready_200
 
 
 def _member(settings: CommonSettings, group_id: str, name: str) -> Consumer:
@@ -143,7 +137,7 @@ def test_service_ready_only_after_assignment(
         _hold(settings, blocker, log)
         port = free_port()
         env = {**settings_env, "AIG_GROUP_ID": group_id, "AIG_LOG_TO_KAFKA": "false", "AIG_HTTP_PORT": str(port)}
-        relay = start_service("tests.support.relay", env, log)
+        relay = start_module("tests.support.relay", env, log)
 
         def waiting() -> ReadyAnswer | None:
             answer = get_ready(port)
@@ -165,5 +159,5 @@ def test_service_ready_only_after_assignment(
     finally:
         if blocker_open:
             blocker.close()
-        code = stop_service(relay) if relay is not None else 0
+        code = terminate(relay, 30.0) if relay is not None else 0
     assert code == 0, f"the relay exited with {code}; read {log}"

@@ -9,9 +9,10 @@ import sys
 import time
 from collections.abc import Callable
 
+from kit.kafka import committed_total, read_topic
+from kit.records import interaction
 from services.common.bus import EventProducer
 from services.common.settings import REPO_ROOT, CommonSettings
-from tests.support.kafka import committed_total, interaction, read_topic
 
 
 def _start_relay(env: dict[str, str], group_id: str, **extra: str) -> subprocess.Popen[bytes]:

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import httpx
 
+from kit.ports import free_port
+from kit.procs import start_module
+from kit.wait import wait_until
 from services.common.service import Service, serve
 from services.common.settings import CommonSettings
-from tests.integration.common.service_itest_support import free_port, start_service, wait_until
 
 
 def _ready(port: int) -> bool:
@@ -25,7 +27,7 @@ def _ready(port: int) -> bool:
 def test_a_service_serves_until_sigterm_then_exits_0(settings_env: dict[str, str], tmp_path: Path) -> None:
     port, log = free_port(), tmp_path / "relay.log"
     env = {**settings_env, "AIG_HTTP_PORT": str(port), "AIG_LOG_TO_KAFKA": "false"}
-    proc = start_service("tests.support.relay", env, log)
+    proc = start_module("tests.support.relay", env, log)
     try:
         wait_until(lambda: _ready(port), 60, "relay /ready", log, proc)
         proc.send_signal(signal.SIGTERM)
@@ -45,7 +47,7 @@ def test_no_kafka_or_bad_settings_exit_2_with_the_reason(settings_env: dict[str,
         "AIG_DEPENDENCY_TIMEOUT_S": "2",
         "AIG_LOG_TO_KAFKA": "false",
     }
-    proc = start_service("tests.support.relay", env, log)
+    proc = start_module("tests.support.relay", env, log)
     assert proc.wait(60) == 2
     assert "cannot start: Kafka not reachable" in log.read_text()
     bad = subprocess.run(

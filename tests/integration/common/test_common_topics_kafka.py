@@ -8,9 +8,9 @@ import pytest
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]  # not in its __all__
 
+from kit.wait import IN_PROCESS_LOG, wait_until
 from services.common.settings import CommonSettings
 from services.common.topics import KafkaTopic, ensure_kafka_topics, unserved_topics
-from tests.integration.common.service_itest_support import IN_PROCESS_LOG, wait_until
 
 
 def _fresh(prefix: str) -> list[KafkaTopic]:

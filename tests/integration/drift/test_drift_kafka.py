@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from kit.kafka import read_topic
 from services.common.bus import EventProducer
 from services.common.events import header, now_ms
 from services.drift.detectors.numeric import NumericDriftDetector
 from services.drift.service import DriftService
 from services.drift.settings import DriftSettings
-from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.infra
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import socketserver
 import threading
 import uuid
@@ -17,12 +16,6 @@ import redis
 
 from services.healer.service import assemble
 from services.healer.settings import HealerSettings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -12,11 +12,12 @@ import time
 import uuid
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
-from healer_itest_support import free_port, healer_redis_cleanup, healer_settings, make_healer
+from healer_itest_support import healer_redis_cleanup, healer_settings, make_healer
 
+from kit.ports import free_port
+from kit.wait import IN_PROCESS_LOG, http_ok, wait_until
 from services.common.bus import StreamProcessor
 from services.healer.service import handler
 from services.healer.watch import HealthWatch
@@ -50,22 +51,6 @@ def pick_image(client: Any) -> str:
         except Exception:
             continue
     pytest.skip("no local base image (run infra/local/infra.sh up docker)")
-
-
-def healthy(url: str, timeout: float = 0.5) -> bool:
-    try:
-        return httpx.get(url, timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def wait_until(pred: Any, timeout_s: float, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 def resolved(dsn: str, fingerprint: str) -> tuple[str, int | None, int | None] | None:
@@ -120,19 +105,22 @@ def test_crashed_and_hung_containers_are_restarted_and_verified(
         for t in threads:
             t.start()
         assert processor.wait_ready(30)
-        assert wait_until(lambda: healthy(url), 20), "the test service did not come up"
-        assert wait_until(lambda: any(p.url == url for p in watch.probes.values()), 10)
+        wait_until(lambda: http_ok(url, 0.5), 20, "the test service up", IN_PROCESS_LOG, every_s=0.1)
+        probed = "the health watch probing the test service"
+        wait_until(lambda: any(p.url == url for p in watch.probes.values()), 10, probed, IN_PROCESS_LOG, every_s=0.1)
         time.sleep(1.5)  # the docker event stream is attached
 
         # 1. a crash that logs nothing: SIGKILL the container's process from outside
         container.reload()
         crashed_at = time.monotonic()
         os.kill(container.attrs["State"]["Pid"], signal.SIGKILL)
-        assert wait_until(lambda: not healthy(url, 0.2), 5, 0.02)
-        assert wait_until(lambda: healthy(url), 30), "not healthy again after the crash"
+        wait_until(lambda: not http_ok(url, 0.2), 5, "the crashed service down", IN_PROCESS_LOG, every_s=0.02)
+        wait_until(lambda: http_ok(url, 0.5), 30, "healthy again after the crash", IN_PROCESS_LOG, every_s=0.1)
         crash_to_healthy = time.monotonic() - crashed_at
-        assert wait_until(lambda: resolved(pg_dsn, f"service_down:{service}") is not None, 30)
-        status, ttd, ttr = resolved(pg_dsn, f"service_down:{service}")  # type: ignore[misc]
+        down = f"service_down:{service}"
+        status, ttd, ttr = wait_until(
+            lambda: resolved(pg_dsn, down), 30, f"{down} resolved", IN_PROCESS_LOG, every_s=0.1
+        )
         assert status == "resolved" and ttd is not None and ttr is not None
         print(
             f"\ncrash (SIGKILL): healthy again after {crash_to_healthy:.2f} s (test clock); healer: "
@@ -145,11 +133,13 @@ def test_crashed_and_hung_containers_are_restarted_and_verified(
         container.reload()
         hung_at = time.monotonic()
         os.kill(container.attrs["State"]["Pid"], signal.SIGSTOP)
-        assert wait_until(lambda: not healthy(url, 0.3), 5, 0.05)
-        assert wait_until(lambda: healthy(url), 40), "not healthy again after the hang"
+        wait_until(lambda: not http_ok(url, 0.3), 5, "the hung service unanswered", IN_PROCESS_LOG, every_s=0.05)
+        wait_until(lambda: http_ok(url, 0.5), 40, "healthy again after the hang", IN_PROCESS_LOG, every_s=0.1)
         hang_to_healthy = time.monotonic() - hung_at
-        assert wait_until(lambda: resolved(pg_dsn, f"service_hung:{service}") is not None, 30)
-        status, ttd, ttr = resolved(pg_dsn, f"service_hung:{service}")  # type: ignore[misc]
+        hung = f"service_hung:{service}"
+        status, ttd, ttr = wait_until(
+            lambda: resolved(pg_dsn, hung), 30, f"{hung} resolved", IN_PROCESS_LOG, every_s=0.1
+        )
         assert status == "resolved" and ttd is not None and ttr is not None
         print(
             f"hang (SIGSTOP): healthy again after {hang_to_healthy:.2f} s (test clock); healer: "

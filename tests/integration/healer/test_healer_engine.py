@@ -20,12 +20,13 @@ from healer_itest_support import (
     webhook_receiver,
 )
 
+from kit.kafka import read_topic
+from kit.wait import poll
 from services.common.bus import EventProducer, StreamProcessor
 from services.common.events import header
 from services.common.http import create_app
 from services.healer.api import add_routes
 from services.healer.service import handler
-from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.infra
 __all__ = ["healer_redis_cleanup"]  # an autouse fixture: the import is its registration
@@ -136,9 +137,7 @@ def test_a_storm_of_1000_copies_on_two_replicas_yields_one_action(topic_prefix: 
             t = threading.Thread(target=proc.run, args=(stop,), daemon=True)
             t.start()
             threads.append(t)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and any(p.processed < 1000 for _, _, p in replicas):
-            time.sleep(0.2)
+        poll(lambda: all(p.processed >= 1000 for _, _, p in replicas), 90, every_s=0.2)
         assert all(p.processed >= 1000 for _, _, p in replicas), [p.processed for _, _, p in replicas]
         for healer, _, _ in replicas:
             assert healer.wait_idle(30)

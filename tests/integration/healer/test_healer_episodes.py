@@ -14,13 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 from healer_itest_support import healer_redis_cleanup, healer_settings, incident, make_healer, webhook_receiver
 
+from kit.kafka import read_topic
 from services.common.bus import EventProducer, StreamProcessor
 from services.common.events import header
 from services.common.http import create_app
 from services.healer.api import add_routes
 from services.healer.service import handler
 from services.healer.settings import HealerSettings
-from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.infra
 __all__ = ["healer_redis_cleanup"]  # an autouse fixture: the import is its registration

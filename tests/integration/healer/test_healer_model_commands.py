@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from healer_itest_support import healer_redis_cleanup, healer_settings, incident, make_healer
 
-from bench.pipeline.harness import Proc
+from kit.kafka import read_topic
+from kit.procs import Proc
 from services.common.bus import StreamProcessor
 from services.healer.service import handler
 from services.trainer.synthetic import make_rows
@@ -26,7 +27,6 @@ from tests.integration.pipeline_model.trainer_itest_support import (
     schema_dsn,
     start,
 )
-from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.infra
 __all__ = ["healer_redis_cleanup", "schema_dsn", "start"]  # fixtures: the import is their registration

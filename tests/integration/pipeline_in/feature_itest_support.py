@@ -6,10 +6,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from kit.kafka import read_topic
+from kit.ports import free_port
+from kit.procs import start_module
 from services.common.bus import EventProducer
 from services.common.settings import CommonSettings
-from tests.integration.common.service_itest_support import free_port, start_service
-from tests.support.kafka import read_topic
 
 
 def start_feature_worker(env: dict[str, str], data_dir: Path, log: Path, **extra: str) -> subprocess.Popen[bytes]:
@@ -26,7 +27,7 @@ def start_feature_worker(env: dict[str, str], data_dir: Path, log: Path, **extra
         "AIG_COMMIT_INTERVAL_S": "0.5",
         **extra,
     }
-    return start_service("services.feature", env, log)
+    return start_module("services.feature", env, log)
 
 
 def send_interactions(settings: CommonSettings, events: list[dict[str, Any]]) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,12 @@ import pytest
 import redis
 from feature_itest_support import send_interactions, start_feature_worker, vector_for
 
+from kit.kafka import read_topic
+from kit.procs import terminate
+from kit.records import interaction
 from services.common.bus import EventProducer
 from services.common.events import now_ms
 from services.common.settings import CommonSettings
-from tests.support.kafka import interaction, read_topic
 
 
 @pytest.mark.timeout(300)
@@ -74,12 +75,7 @@ def test_windowed_counts_survive_sigkill(
                 time.sleep(0.5)
         assert n is not None and n[0] == len(ids)
     finally:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        terminate(worker, 30.0)
         if os.environ.get("AIG_TEST_SHOW_LOGS"):
             print(log.read_text())
 

@@ -20,18 +20,15 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from feature_itest_support import send_interactions, start_feature_worker
 
+from kit.kafka import delete_topics_with_prefix, read_topic
+from kit.ports import free_port
+from kit.procs import terminate
+from kit.records import interaction
+from kit.wait import wait_until
 from services.common.events import now_ms
 from services.common.settings import CommonSettings
 from services.common.topics import KafkaTopic, unserved_topics
-from tests.conftest import delete_topics_with_prefix
-from tests.integration.common.service_itest_support import (
-    ReadyAnswer,
-    free_port,
-    get_ready,
-    stop_service,
-    wait_until,
-)
-from tests.support.kafka import interaction, read_topic
+from tests.integration.common.service_itest_support import ReadyAnswer, get_ready
 
 COLD_STARTS = 3
 EVENTS = 20
@@ -119,7 +116,7 @@ def _cold_start(prefix: str, tmp: Path, redis_url: str) -> tuple[ReadyRecorder, 
         )
         wait_until(recorder.first_ready, 60, "/ready never answered 200", log, worker)
     finally:
-        code = stop_service(worker)
+        code = terminate(worker, 30.0)
         if recorder is not None:
             recorder.stop.set()
             recorder.thread.join(5)

@@ -10,6 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
+from kit.kafka import read_topic
+from kit.records import interaction
+from kit.wait import IN_PROCESS_LOG, wait_until
 from services.common.bus import EventProducer
 from services.common.events import header
 from services.common.http import create_app
@@ -17,7 +20,6 @@ from services.ingest.api import add_routes
 from services.ingest.contract import Contract
 from services.ingest.service import processors
 from services.ingest.settings import IngestSettings
-from tests.support.kafka import interaction, read_topic
 
 Ingest = tuple[IngestSettings, Any, TestClient]  # settings, the running processor, an HTTP client
 
@@ -102,9 +104,12 @@ def test_pause_and_resume_commands(ingest: Ingest) -> None:
         key="ingest",
     )
     producer.flush()
-    _wait(lambda: processor.paused)
+    wait_until(lambda: processor.paused, 20, "ingest paused", IN_PROCESS_LOG)
     # the consumer applies the pause at its next poll; the gauge says when it did
-    _wait(lambda: REGISTRY.get_sample_value("aig_consumer_paused", {"service": "ingest"}) == 1)
+    gauge = {"service": "ingest"}
+    wait_until(
+        lambda: REGISTRY.get_sample_value("aig_consumer_paused", gauge) == 1, 20, "pause applied", IN_PROCESS_LOG
+    )
     r = client.post("/events", json=[interaction(1)])
     assert r.status_code == 503 and "paused" in r.json()["message"]
     producer.produce("interactions.raw", interaction(7), key="m7")
@@ -112,15 +117,6 @@ def test_pause_and_resume_commands(ingest: Ingest) -> None:
     assert read_topic(settings, "interactions.valid", until=1, timeout_s=3) == []  # quarantined
     producer.produce("commands", {**header("test"), "command": "resume_ingest", "target": "ingest"}, key="ingest")
     producer.flush()
-    _wait(lambda: not processor.paused)
+    wait_until(lambda: not processor.paused, 20, "ingest resumed", IN_PROCESS_LOG)
     assert len(read_topic(settings, "interactions.valid", until=1, timeout_s=30)) == 1
     assert client.post("/events", json=[interaction(8)]).status_code == 200
-
-
-def _wait(cond: Callable[[], bool], timeout_s: float = 20.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.05)

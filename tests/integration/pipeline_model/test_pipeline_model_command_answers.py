@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bench.pipeline.harness import Proc
+from kit.procs import Proc
 from services.common.events import now_ms
 from services.trainer.synthetic import make_rows
 from tests.integration.pipeline_model.trainer_itest_support import (

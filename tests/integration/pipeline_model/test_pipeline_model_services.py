@@ -17,8 +17,10 @@ import httpx
 import psycopg
 import pytest
 
-from bench.pipeline.harness import Proc
-from loadgen.procs import free_port
+from kit.kafka import read_topic
+from kit.ports import free_port
+from kit.procs import Proc
+from kit.wait import http_ok, poll, wait_until
 from services.common.bus import EventProducer
 from services.common.events import header
 from services.common.model import artifacts, registry
@@ -35,25 +37,9 @@ from tests.integration.pipeline_model.trainer_itest_support import (
     send_command,
     start,
 )
-from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.infra
 __all__ = ["schema_dsn", "start"]  # fixtures: the import is their registration
-
-
-def wait_http(url: str, proc: Proc, timeout_s: float = 60) -> httpx.Response:
-    deadline = time.monotonic() + timeout_s
-    last: httpx.Response | httpx.HTTPError | None = None
-    while time.monotonic() < deadline:
-        assert proc.popen.poll() is None, f"{proc.name} exited:\n{proc.tail()}"
-        try:
-            last = httpx.get(url, timeout=2)
-            if last.status_code == 200:
-                return last
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.3)
-    raise AssertionError(f"{url} not ready: {last}\n{proc.tail()}")
 
 
 def test_trainer_trains_the_first_model_once_enough_rows_exist(
@@ -106,6 +92,11 @@ class Client:
         return {v for _, v in self.results}
 
 
+def serving(base: str) -> int:
+    """The model version inference at ``base`` serves."""
+    return int(httpx.get(f"{base}/model").json()["version"])
+
+
 def _first_model(
     start: Callable[..., Proc], schema_dsn: str, prefix: str, **inference_env: str
 ) -> tuple[Proc, Proc, str]:
@@ -116,7 +107,7 @@ def _first_model(
     port = free_port()
     inference = start("inference", AIG_HTTP_PORT=str(port), **inference_env)
     base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/ready", inference)
+    wait_until(lambda: http_ok(f"{base}/ready", 2.0), 60, f"{base}/ready", inference.log, inference.popen, 0.3)
     return trainer, inference, base
 
 
@@ -140,9 +131,7 @@ def test_retrain_while_serving_swaps_models_without_a_failed_request(
         events = model_events(topic_prefix, has("live", 2))
         v2 = next(e for e in events if e["version"] == 2)
         assert v2["previous_version"] == 1 and v2["metrics"]["auc"] > v2["metrics"]["live_auc"]
-        deadline = time.monotonic() + 30
-        while 2 not in client.versions() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        poll(lambda: 2 in client.versions(), 30, every_s=0.1)
         time.sleep(1.0)
     finally:
         client.stop.set()
@@ -170,9 +159,7 @@ def test_rollback_restores_the_previous_version(
     _check_online_store(base, redis_url, f"{topic_prefix}features:")
     send_command(topic_prefix, "retrain", "trainer", {"force": "true"})
     model_events(topic_prefix, has("live", 2))
-    deadline = time.monotonic() + 30
-    while httpx.get(f"{base}/model").json()["version"] != 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    poll(lambda: serving(base) == 2, 30, every_s=0.2)
 
     rollback_id = send_command(topic_prefix, "rollback", "trainer")
     events = model_events(topic_prefix, lambda evs: has("rolled_back", 2)(evs) and len(evs) >= 4)
@@ -183,10 +170,8 @@ def test_rollback_restores_the_previous_version(
     assert current is not None and current.version == 1
     with psycopg.connect(schema_dsn, autocommit=True) as conn:
         assert registry.get_version(conn, "job_apply", 2).status == "rolled_back"  # type: ignore[union-attr]
-    deadline = time.monotonic() + 30
-    while httpx.get(f"{base}/model").json()["version"] != 1 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert httpx.get(f"{base}/model").json()["version"] == 1
+    poll(lambda: serving(base) == 1, 30, every_s=0.2)
+    assert serving(base) == 1
 
     # A replayed rollback re-sends the same events and changes nothing.
     send_command(topic_prefix, "rollback", "trainer", event_id=rollback_id)
@@ -198,9 +183,7 @@ def test_rollback_restores_the_previous_version(
     # A reload command makes inference load the live version again.
     before = httpx.get(f"{base}/model").json()["loaded_at"]
     send_command(topic_prefix, "reload", "inference")
-    deadline = time.monotonic() + 30
-    while httpx.get(f"{base}/model").json()["loaded_at"] == before and time.monotonic() < deadline:
-        time.sleep(0.2)
+    poll(lambda: httpx.get(f"{base}/model").json()["loaded_at"] != before, 30, every_s=0.2)
     after = httpx.get(f"{base}/model").json()
     assert after["loaded_at"] != before and after["version"] == 1
 

@@ -3,9 +3,6 @@ feed them rows and commands and to read what they publish (shared by the pipelin
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,14 +12,14 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from bench.pipeline.harness import Proc
+from kit.kafka import read_topic
+from kit.postgres import isolated_schema
+from kit.procs import Proc, start_module
 from services.common.bus import EventProducer
-from services.common.db import migrate
 from services.common.events import header
 from services.common.model import registry
 from services.common.model.bundle import LabelledRow
-from services.common.settings import REPO_ROOT, CommonSettings
-from tests.support.kafka import read_topic
+from services.common.settings import CommonSettings
 
 FEATURE_TABLES = """
 CREATE TABLE IF NOT EXISTS feature_rows (
@@ -35,18 +32,10 @@ CREATE TABLE IF NOT EXISTS labels (interaction_id text PRIMARY KEY, applied bool
 @pytest.fixture
 def schema_dsn(pg_dsn: str) -> Iterator[str]:
     """A PostgreSQL schema of this test's own, migrated; dropped afterwards."""
-    schema = f"pm_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    dsn = f"{pg_dsn}?options=-csearch_path%3D{schema}"
-    try:
-        migrate(dsn)
+    with isolated_schema(pg_dsn, "pm") as dsn:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(FEATURE_TABLES)  # no-op once the feature service's migration defines them
         yield dsn
-    finally:
-        with psycopg.connect(pg_dsn, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def insert_rows(dsn: str, rows: list[LabelledRow]) -> None:
@@ -80,14 +69,7 @@ def start(settings_env: dict[str, str], schema_dsn: str, tmp_path: Path) -> Iter
             **env,
         }
         log = tmp_path / f"{service}.log"
-        popen = subprocess.Popen(
-            [sys.executable, "-m", f"services.{service}"],
-            cwd=REPO_ROOT,
-            env=full,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        proc = Proc(service, popen, log)
+        proc = Proc(service, start_module(f"services.{service}", full, log, truncate=True), log)
         procs.append(proc)
         return proc
 
