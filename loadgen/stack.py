@@ -28,6 +28,7 @@ from kit.postgres import create_schema, drop_schema, schema_dsn
 from kit.procs import start_module, terminate
 from kit.traffic import FaultAt, loadgen_args
 from kit.wait import http_ok
+from services.common.containers import project_labels
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.common.topics import ensure_topics
 
@@ -170,8 +171,7 @@ class Stack:
                 str(REPO_ROOT): {"bind": str(REPO_ROOT), "mode": "rw"},
             },
             labels={
-                "com.docker.compose.project": self.project,
-                "com.docker.compose.service": service,
+                **project_labels(self.project, service),
                 "io.autoinfraguard.health_url": f"{self.url(service)}/health",
             },
             restart_policy={"Name": "no"},

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from services.common.model.features import RAW_NUMERIC
+
 if TYPE_CHECKING:
     from loadgen.faults.base import Fault
 
@@ -40,7 +42,7 @@ N_SKILLS = 16
 # Typical spread of each numeric feature, the unit of covariate-shift faults ("+2 std").
 FEATURE_STD = {"years_experience": 5.0, "salary_k": 40.0, "skill_match": 0.2, "distance_km": 150.0, "dwell_s": 40.0}
 CROSS_REGION_SHARE = 0.15
-NUMERIC_FIELDS = ("years_experience", "salary_k", "skill_match", "distance_km", "dwell_s")
+NUMERIC_FIELDS = RAW_NUMERIC  # the interaction's numeric fields, as the feature service reads them
 _ID_NAMESPACE = uuid.UUID("6f1c9d7e-3b7a-4c55-9a43-2f0d8f6e1a10")
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from loadgen.faults.base import Fault, FaultError
-
-SERVICE_LABEL = "com.docker.compose.service"
-PROJECT_LABEL = "com.docker.compose.project"
+from services.common.containers import PROJECT_LABEL, SERVICE_LABEL
 
 
 class KillContainer(Fault):

@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 
+from services.common.containers import PROJECT_LABEL, SERVICE_LABEL
 from services.common.events import new_id, now_ms
 from services.common.incidents import fingerprint, incident_record
-from services.healer.actions.restart_container import PROJECT_LABEL, SERVICE_LABEL
 from services.healer.safety import SafetyStore
 from services.healer.settings import HealerSettings
 

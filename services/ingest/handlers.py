@@ -7,6 +7,7 @@ from typing import Any
 from services.common.bus import ContractError, Out
 from services.common.commands import command_for
 from services.common.events import header
+from services.common.model.features import RAW_NUMERIC
 from services.ingest import metrics
 from services.ingest.contract import CheckResult, Contract
 
@@ -41,7 +42,7 @@ def with_header(event: dict[str, Any], source: str) -> dict[str, Any]:
 def normalise_http(event: dict[str, Any]) -> dict[str, Any]:
     """JSON has no int/float distinction the Avro schema needs: whole numbers for double fields become floats."""
     out = dict(event)
-    for name in ("years_experience", "salary_k", "skill_match", "distance_km", "dwell_s"):
+    for name in RAW_NUMERIC:
         v = out.get(name)
         if isinstance(v, int) and not isinstance(v, bool):
             out[name] = float(v)

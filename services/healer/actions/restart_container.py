@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.common.containers import PROJECT_LABEL, SERVICE_LABEL
 from services.healer.actions.base import OBSERVED, Action, ActionContext, ActionResult, TargetMissing
-
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
 
 
 def find_containers(client: Any, project: str, target: str, allowed_names: list[str]) -> list[Any]:
