@@ -415,5 +415,6 @@ def test_healthy_run_gives_no_incident() -> None:
     assert model is not None, "no model trained in the healthy run"
     # A healthy run is quiet: tens of lines, but from every service, and every one of them consumed.
     assert set(shipper.shipped) == set(services) - {"logclassifier"}, shipper.shipped
-    assert levels["INFO"] >= 20 and levels["WARNING"] >= 5, levels
+    # How many warnings a healthy run has is incidental (a timer overlap, an alert): every record counts above.
+    assert levels["INFO"] >= 20, levels
     assert incidents == [], f"incidents in a healthy run:\n{describe(incidents)}"
