@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-import pickle
 from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -26,7 +25,7 @@ from typing import Any
 
 from services.common.events import derived_id
 from services.common.incidents import UPSTREAM_DATA, fingerprint, incident_record
-from services.drift import metrics
+from services.drift import checkpoint, metrics
 from services.drift.config import Thresholds
 from services.drift.detectors import DetectorContext, ProfileError, Signal, create
 from services.drift.detectors.base import fmt
@@ -39,7 +38,7 @@ from services.drift.join import PendingStore
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 3  # 3: the pickled detector statistics live in services.drift.stats
+CHECKPOINT_VERSION = 4  # 4: tagged JSON (services.drift.checkpoint) instead of pickle
 SERVICE_SUFFERING = "inference"  # drift hurts the model's predictions
 
 EXPLANATIONS = {
@@ -96,7 +95,7 @@ class OpenIncident:
 
 @dataclass
 class MonitorState:
-    """Everything a restart must not lose (pickled to the checkpoint)."""
+    """Everything a restart must not lose (written to the checkpoint)."""
 
     features: dict[str, FeatureState] = field(default_factory=dict)
     errors: dict[str, ErrorRateDetector] = field(default_factory=dict)
@@ -243,7 +242,7 @@ class DriftMonitor:
             drift = fs.drift
             assert isinstance(drift, CategoricalDriftDetector)
             moved = drift.update(raw, at) if self.state.live else None
-            out += self._emit_all((moved, fs.skew.update(raw) if fs.skew else None), v, ts)
+            out += self._emit_all((moved, fs.skew.update(raw, at) if fs.skew else None), v, ts)
         for name, fs in self.state.features.items():
             present = numeric if fs.kind == "numeric" else categorical
             if name not in present:
@@ -274,7 +273,7 @@ class DriftMonitor:
             if not reason and self.state.live and self.th.for_feature(fs.name).numeric.enabled:
                 signals.append(fs.drift.update(value, at))  # type: ignore[arg-type]
             if fs.skew is not None:
-                skew = fs.skew.update(value)
+                skew = fs.skew.update(value, at)
                 if skew is not None and skew.phase == "recovered" and isinstance(fs.drift, NumericDriftDetector):
                     fs.drift.hold = False  # good data again: the drift reference may learn from it
                 signals.append(skew)
@@ -522,26 +521,60 @@ class DriftMonitor:
 
     # -- checkpoint ----------------------------------------------------------------------------
     def snapshot(self) -> bytes:
-        """The detector state as bytes (pickle: river's detectors are plain Python objects)."""
-        return pickle.dumps({"version": CHECKPOINT_VERSION, "state": self.state, "stats": dict(self.stats)})
+        """The detector state as a checkpoint blob (services.drift.checkpoint: data only, no pickle)."""
+        return checkpoint.dumps({"version": CHECKPOINT_VERSION, "state": self.state, "stats": dict(self.stats)})
 
     def restore(self, blob: bytes) -> bool:
-        """Load a snapshot; a corrupt or foreign one is counted and ignored (start fresh, never crash)."""
+        """Load a snapshot; a corrupt, foreign or hostile one is refused, counted and ignored (start fresh).
+
+        Nothing of the blob is applied unless all of it decodes into a monitor state: a refused blob
+        leaves the running state as it was.
+        """
         try:
-            data = pickle.loads(blob)  # trusted: written by this service to its own store
+            data = checkpoint.loads(blob)
             if not isinstance(data, dict) or data.get("version") != CHECKPOINT_VERSION:
-                raise ValueError(f"checkpoint version {data.get('version') if isinstance(data, dict) else '?'}")
+                raise checkpoint.CheckpointError(
+                    f"checkpoint version {data.get('version') if isinstance(data, dict) else '?'}, "
+                    f"this monitor reads {CHECKPOINT_VERSION}"
+                )
             state = data["state"]
-            if not isinstance(state, MonitorState):
-                raise ValueError("checkpoint holds no monitor state")
-        except Exception as exc:  # pickle raises many types on corrupt input
-            self._bad("bad_checkpoint", f"checkpoint ignored: {type(exc).__name__}: {exc}")
+            _check_state(state)
+            stats = data.get("stats") or {}
+            if not isinstance(stats, dict) or not all(isinstance(v, int) for v in stats.values()):
+                raise checkpoint.CheckpointError("checkpoint statistics are not counts")
+        except checkpoint.CheckpointError as exc:
+            self._bad("bad_checkpoint", f"checkpoint refused: {exc}")
             return False
         self.state = state
         for fs in state.features.values():
             self._bind_judge(fs)
-        self.stats.update(data.get("stats") or {})
+        self.stats.update(stats)
         return True
+
+
+checkpoint.allow(FeatureState, OpenIncident, MonitorState)
+
+
+def _check_state(state: Any) -> None:
+    """The shape of a restored state, so a well-formed but wrong blob fails here, not on the next event."""
+    if not isinstance(state, MonitorState):
+        raise checkpoint.CheckpointError("checkpoint holds no monitor state")
+    expected: list[tuple[str, Any, type | tuple[type, ...]]] = [
+        ("features", state.features, FeatureState),
+        ("errors", state.errors, ErrorRateDetector),
+        ("live", state.live, int),
+        ("live_since", state.live_since, int),
+        ("profiles", state.profiles, dict),
+        ("open", state.open, OpenIncident),
+    ]
+    for name, table, kind in expected:
+        if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, kind) for k, v in table.items()):
+            raise checkpoint.CheckpointError(f"checkpoint field {name!r} is not a table of {kind}")
+    for fs in state.features.values():
+        if not isinstance(fs.drift, NumericDriftDetector | CategoricalDriftDetector):
+            raise checkpoint.CheckpointError(f"feature {fs.name!r} has no drift detector")
+        if not isinstance(fs.quality, QualityDetector | None) or not isinstance(fs.skew, SkewDetector | None):
+            raise checkpoint.CheckpointError(f"feature {fs.name!r} has detectors of the wrong kind")
 
 
 def _event_time(v: dict[str, Any], fallback: int) -> int:

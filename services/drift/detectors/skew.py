@@ -16,7 +16,9 @@ PSI and Jensen-Shannon distances of the last ``window`` values go into the evide
 
 One skew gives one ``raised`` signal; while it lasts a ``persisting`` signal follows every
 ``window`` values (the monitor updates the open incident), and its end gives ``recovered`` once
-``recovery_values`` values in a row showed none.
+``recovery_values`` values in a row showed none. Only values newer (in event time) than the last
+skewed check count towards recovery: partitions read out of step deliver old, pre-fault values
+after faulty ones, and those say nothing about whether the fault is over.
 """
 
 from __future__ import annotations
@@ -100,7 +102,10 @@ class SkewDetector(Detector[float | str, SkewThresholds]):
         self.values: deque[float] = deque(maxlen=max(cfg.scale_window, 1))
         self.since_check = 0
         self.since_signal = 0
-        self.clean = 0  # values since the last skewed check
+        self.clean = 0  # values since the last skewed check, newer than it in event time
+        self.skewed_until_ms = 0  # event time of the newest value when a check last found skew
+        self.newest_ms = 0  # event time of the newest value seen
+        self.fresh = 0  # values since the last check that are newer than skewed_until_ms
         self.active = False
         self.last_distance = 0.0
         n_bins = len(self.fractions)
@@ -178,6 +183,10 @@ class SkewDetector(Detector[float | str, SkewThresholds]):
         return self._other if OTHER in self._index else self._unseen_bin
 
     def update(self, value: float | str, ts_ms: int = 0) -> Signal | None:
+        """One value at event time ``ts_ms`` (0: unknown, counted as new)."""
+        if ts_ms <= 0 or ts_ms > self.skewed_until_ms:
+            self.fresh += 1
+        self.newest_ms = max(self.newest_ms, ts_ms)
         b = self._bin(value)
         self.window.append(b)
         self.counts[b] += 1
@@ -194,7 +203,12 @@ class SkewDetector(Detector[float | str, SkewThresholds]):
         skewed = self._skewed()
         if skewed is None:
             return None
-        self.clean = 0 if skewed else self.clean + check_every
+        fresh, self.fresh = self.fresh, 0
+        if skewed:
+            self.clean = 0
+            self.skewed_until_ms = self.newest_ms
+        else:
+            self.clean += fresh
         if not self.active:
             if skewed:
                 self.active = True
