@@ -9,6 +9,16 @@ PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
 PYSTAMP := $(VENV)/.python-installed
 
+# The local servers' passwords: yours when set, else the ones the local infra made for this machine
+# (kept in its state dir). Everything make runs gets them from the environment.
+ifeq ($(origin AIG_REDIS_PASSWORD),undefined)
+AIG_REDIS_PASSWORD := $(shell $(INFRA) secret redis)
+endif
+ifeq ($(origin AIG_POSTGRES_PASSWORD),undefined)
+AIG_POSTGRES_PASSWORD := $(shell $(INFRA) secret postgres)
+endif
+export AIG_REDIS_PASSWORD AIG_POSTGRES_PASSWORD
+
 .PHONY: help install infra-up infra-down infra-status topics lint test test-unit demo bench bench-bus bench-inference \
         bench-drift bench-logclassifier bench-healer bench-pipeline soak \
         image compose-up compose-down clean
@@ -31,7 +41,7 @@ install: $(STAMP) ## Install Debian packages, the Kafka jars and the Python envi
 infra-up: $(STAMP) ## Start Kafka, PostgreSQL, Redis, Prometheus and a Docker engine on 127.0.0.1
 	$(INFRA) up
 	$(PY) -m services.common.topics
-	$(PY) -c "from services.common.db import migrate; from services.common.settings import CommonSettings as S; print('migrations applied:', migrate(S().postgres_dsn))"
+	$(PY) -c "from services.common.db import migrate; from services.common.connections import postgres_conninfo as c; from services.common.settings import CommonSettings as S; print('migrations applied:', migrate(c(S())))"
 
 infra-down: ## Stop the local infrastructure
 	$(INFRA) down

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
-import redis
 
 from kit.ports import free_port
 from kit.replay import Batch
 from services.common.bus import EventProducer
+from services.common.connections import redis_client
 from services.common.settings import REPO_ROOT, CommonSettings
 
 _IN = re.compile(r'^aig_messages_in_total\{[^}]*service="drift"[^}]*\}\s+([0-9.e+]+)$', re.M)
@@ -109,7 +109,7 @@ class DriftProcess:
         if self._log is not None:
             self._log.close()
         if redis_url:
-            client = redis.Redis.from_url(redis_url)
+            client = redis_client(CommonSettings(), redis_url)
             keys = list(client.scan_iter(f"{self.redis_prefix}*", count=1000))
             if keys:
                 client.delete(*keys)

@@ -9,7 +9,9 @@ from collections.abc import Iterator
 import psycopg
 from psycopg import sql
 
+from services.common.connections import postgres_conninfo
 from services.common.db import migrate
+from services.common.settings import CommonSettings
 
 
 def schema_dsn(base_dsn: str, schema: str) -> str:
@@ -18,12 +20,17 @@ def schema_dsn(base_dsn: str, schema: str) -> str:
     return f"{base_dsn}{sep}options=-csearch_path%3D{schema}"
 
 
+def _conninfo(dsn: str) -> str:
+    """``dsn`` with the PostgreSQL password of the environment (AIG_POSTGRES_PASSWORD) applied."""
+    return postgres_conninfo(CommonSettings(), dsn)
+
+
 def create_schema(base_dsn: str, schema: str) -> str:
     """Create ``schema`` (if missing), apply every migration in it; returns the DSN that uses it."""
-    with psycopg.connect(base_dsn, autocommit=True) as conn:
+    with psycopg.connect(_conninfo(base_dsn), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     dsn = schema_dsn(base_dsn, schema)
-    migrate(dsn)
+    migrate(_conninfo(dsn))
     return dsn
 
 
@@ -31,7 +38,7 @@ def drop_schema(base_dsn: str, schema: str) -> None:
     """Drop ``schema`` and all in it; best effort: a teardown must not hide what the run found."""
     with (
         contextlib.suppress(psycopg.Error),
-        psycopg.connect(base_dsn, autocommit=True, connect_timeout=5) as conn,
+        psycopg.connect(_conninfo(base_dsn), autocommit=True, connect_timeout=5) as conn,
     ):
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 

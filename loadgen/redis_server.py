@@ -3,21 +3,27 @@
 The shared local Redis must never go down; a dependency outage is played on a private server
 instead. It keeps its port across a stop and a start (clients reconnect to the same URL), and with
 a data directory it saves on a graceful stop and loads on the next start, so the outage is one of
-availability, not of lost data.
+availability, not of lost data. It asks for the same password as the shared one (AIG_REDIS_PASSWORD),
+handed over on stdin, so the services connect to it as they would in production.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
+from pydantic import SecretStr
 
 from loadgen.procs import free_port, terminate
+from services.common.connections import redis_client
+from services.common.settings import CommonSettings
 
 
 class RedisServerError(RuntimeError):
@@ -32,10 +38,16 @@ class RedisServer:
     data_dir: Path | None = None  # None: no persistence (the data goes with the process)
     log_path: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
+    password: str | None = field(default_factory=lambda: os.environ.get("AIG_REDIS_PASSWORD") or None, repr=False)
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self, **options: Any) -> redis.Redis:
+        """A client of this server that knows its password."""
+        secret = SecretStr(self.password) if self.password else None
+        return redis_client(CommonSettings(redis_password=secret), self.url, **options)
 
     @property
     def running(self) -> bool:
@@ -44,6 +56,7 @@ class RedisServer:
     def command(self) -> list[str]:
         cmd = [
             "redis-server",
+            "-",  # the rest of the configuration (the password) comes on stdin
             "--port",
             str(self.port),
             "--bind",
@@ -65,11 +78,16 @@ class RedisServer:
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 - the child owns it
-        self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(  # noqa: S603 - our own redis-server command line, no user input
+            self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.PIPE
+        )
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"requirepass {self.password}\n".encode() if self.password else b"")
+        self.proc.stdin.close()
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                if redis.Redis.from_url(self.url, socket_timeout=1).ping():
+                if self.client(socket_timeout=1).ping():
                     return
             except redis.RedisError as exc:
                 if self.proc.poll() is not None or time.monotonic() > deadline:

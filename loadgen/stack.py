@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from kit.kafka import delete_topics_with_prefix
 from kit.postgres import create_schema, drop_schema, schema_dsn
 from kit.procs import start_module, terminate
 from kit.traffic import FaultAt, loadgen_args
 from kit.wait import http_ok
+from services.common.connections import redis_client
 from services.common.containers import project_labels
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.common.topics import ensure_topics
@@ -75,6 +74,12 @@ class Stack:
         self.dsn = schema_dsn(base.postgres_dsn, self.schema)
         self.redis_url: str = self.redis_server or base.redis_url.rsplit("/", 1)[0] + f"/{self.redis_db}"
         self.kafka_bootstrap = base.kafka_bootstrap
+        # Passwords go to the services as settings (environment), never inside a URL.
+        self._secrets = {
+            f"AIG_{name.upper()}": value
+            for name in ("redis_password", "postgres_password")
+            if (value := base.secret(name)) is not None
+        }
         self.settings = CommonSettings(topic_prefix=self.prefix, log_to_kafka=False)
         self.docker_services = set(self.in_docker)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -106,6 +111,7 @@ class Stack:
                 "AIG_TOPIC_PREFIX": self.prefix,
                 "AIG_POSTGRES_DSN": self.dsn,
                 "AIG_REDIS_URL": self.redis_url,
+                **self._secrets,
                 "AIG_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
                 "AIG_HTTP_PORT": str(self.port(service)),
                 "AIG_ARTIFACT_DIR": str(self.dir / "models"),
@@ -127,7 +133,7 @@ class Stack:
         self.dir.mkdir(parents=True, exist_ok=True)
         ensure_topics(self.settings)
         create_schema(self.base_dsn, self.schema)
-        redis.Redis.from_url(self.redis_url).flushdb()
+        redis_client(self.settings, self.redis_url).flushdb()
         for service in self.services:
             self.start_service(service)
         self.wait_healthy()

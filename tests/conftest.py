@@ -20,6 +20,23 @@ INFRA = REPO_ROOT / "infra" / "local" / "infra.sh"
 S = TypeVar("S", bound=CommonSettings)
 
 
+def _local_passwords() -> None:
+    """The local servers' passwords in the environment, as `make` exports them (pytest run by hand too).
+
+    Services read them as settings; PGPASSWORD lets the tests' own psycopg connections use the plain DSN.
+    """
+    for name in ("redis", "postgres"):
+        var = f"AIG_{name.upper()}_PASSWORD"
+        if not os.environ.get(var):
+            os.environ[var] = subprocess.run(
+                [str(INFRA), "secret", name], capture_output=True, text=True, check=True, timeout=30
+            ).stdout.strip()
+    os.environ.setdefault("PGPASSWORD", os.environ["AIG_POSTGRES_PASSWORD"])
+
+
+_local_passwords()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         parts = Path(str(item.fspath)).parts
@@ -38,11 +55,12 @@ def _infra_up(*components: str) -> None:
 @pytest.fixture(scope="session")
 def infra() -> dict[str, str]:
     """Kafka, PostgreSQL and Redis on 127.0.0.1, with migrations applied."""
+    from services.common.connections import postgres_conninfo
     from services.common.db import migrate
 
     _infra_up("kafka", "postgres", "redis")
     settings = CommonSettings()
-    migrate(settings.postgres_dsn)
+    migrate(postgres_conninfo(settings))
     return {
         "kafka_bootstrap": settings.kafka_bootstrap,
         "postgres_dsn": settings.postgres_dsn,

@@ -13,8 +13,7 @@ import time
 import uuid
 from typing import Any
 
-import redis
-
+from services.common.connections import redis_client
 from services.common.events import header, now_ms
 from services.common.incidents import INCIDENT_TYPES
 from services.healer.actions.registry import known_actions
@@ -56,7 +55,7 @@ def main() -> None:
     rate = args.decisions / (time.perf_counter() - start)
     print(f"decide(): {rate:>10,.0f} decisions/s (pure, default policy {policy.version})")
 
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client(settings)
     safety = SafetyStore(client, settings.redis_prefix, settings.dedupe_ttl_s)
     sent: list[str] = []
     healer = Healer(

@@ -111,6 +111,7 @@ class RealService:
         from psycopg.types.json import Jsonb
 
         from kit.postgres import create_schema
+        from services.common.connections import postgres_conninfo
         from services.common.settings import CommonSettings
         from services.common.topics import ensure_topics
         from services.trainer.settings import TrainerSettings
@@ -124,6 +125,7 @@ class RealService:
         prefix = f"bench{uuid.uuid4().hex[:8]}."
         ensure_topics(CommonSettings(topic_prefix=prefix))
         data = make_rows(rows, seed=1)
+        dsn = postgres_conninfo(CommonSettings(), dsn)
         with psycopg.connect(dsn) as conn, conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO feature_rows (interaction_id, member_id, job_id, ts, numeric, categorical)"

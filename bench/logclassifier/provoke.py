@@ -203,7 +203,10 @@ def scenario_postgres() -> None:
         "dependency_unavailable",
         lambda: psycopg.connect(f"postgresql://aig:aig@127.0.0.1:{closed}/aig", connect_timeout=2),
     )
-    dsn = "postgresql://aig:aig@127.0.0.1:55432/aig"
+    from services.common.connections import postgres_conninfo
+    from services.common.settings import CommonSettings
+
+    dsn = postgres_conninfo(CommonSettings())
     run(
         "pg-badpass",
         "permission_denied",
@@ -217,7 +220,7 @@ def scenario_postgres() -> None:
     run(
         "pg-nodb",
         "config_error",
-        lambda: psycopg.connect("postgresql://aig:aig@127.0.0.1:55432/aig_missing_db", connect_timeout=2),
+        lambda: psycopg.connect(dsn, dbname="aig_missing_db", connect_timeout=2),
     )
     run("pg-baddsn", "config_error", lambda: psycopg.connect("postgresql://aig:aig@127.0.0.1:notaport/aig"))
 

@@ -6,6 +6,11 @@
 #   infra/local/infra.sh up [COMPONENT...]  start (idempotent; default: all)
 #   infra/local/infra.sh status             one line per component
 #   infra/local/infra.sh down [COMPONENT...] stop
+#   infra/local/infra.sh secret redis|postgres  the password the local server uses (made on first use)
+#
+# Passwords: AIG_REDIS_PASSWORD / AIG_POSTGRES_PASSWORD when set, else a random one kept in
+# $AIG_STATE_DIR/secrets (mode 600). The Makefile exports them to everything it runs; a shell of your
+# own does: export AIG_REDIS_PASSWORD=$(infra/local/infra.sh secret redis).
 #
 # Components: kafka postgres redis prometheus docker. State lives in $AIG_STATE_DIR
 # (default /var/tmp/autoinfraguard), caches in $AIG_CACHE_DIR (default ~/.cache/autoinfraguard).
@@ -26,6 +31,16 @@ ALL=(kafka postgres redis prometheus docker)
 KAFKA_LIBS="$CACHE/kafka/libs"
 
 log() { printf '[infra] %s\n' "$*" >&2; }
+secret() { # name: the configured password, or the generated one of this machine's state dir
+  local var file
+  var=AIG_$(printf '%s' "$1" | tr a-z A-Z)_PASSWORD
+  if [[ -n ${!var:-} ]]; then printf '%s' "${!var}"; return 0; fi
+  file=$STATE/secrets/$1
+  if [[ ! -s $file ]]; then
+    (umask 077 && mkdir -p "$STATE/secrets" && od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$file")
+  fi
+  cat "$file"
+}
 die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -111,7 +126,13 @@ pg_up() {
   [[ -n $bin ]] || die "postgres: not installed (run: infra/local/infra.sh install)"
   mkdir -p "$dir/run"
   chown postgres:postgres "$dir" "$dir/run"
-  if runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then return 0; fi
+  if ! runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    pg_start "$bin" "$dir" "$logf"
+  fi
+  pg_roles "$dir" "$logf"
+}
+pg_start() { # bin dir logfile
+  local bin=$1 dir=$2 logf=$3
   refuse_foreign_port postgres "$PG_PORT" /nonexistent "$logf"
   if [[ ! -f $dir/data/PG_VERSION ]]; then
     log "initialising PostgreSQL in $dir/data"
@@ -123,9 +144,16 @@ pg_up() {
   runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -l "$logf" -w -t 60 \
     -o "-p $PG_PORT -k $dir/run -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off" start >/dev/null \
     || die "PostgreSQL did not start; see $logf"
+}
+pg_roles() { # dir logfile: the role aig with this machine's password, and its database
+  local dir=$1 logf=$2
   runuser -u postgres -- psql -h "$dir/run" -p "$PG_PORT" -U postgres -qtAc \
-    "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='aig') THEN CREATE ROLE aig LOGIN PASSWORD 'aig' CREATEDB; END IF; END\$\$;" \
+    "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='aig') THEN CREATE ROLE aig LOGIN CREATEDB; END IF; END\$\$;" \
     >/dev/null || die "could not create role aig; see $logf"
+  # The password goes through the environment into a psql variable, never on a command line.
+  printf "\\getenv pw AIG_PG_ROLE_PASSWORD\nALTER ROLE aig PASSWORD :'pw';\n" |
+    AIG_PG_ROLE_PASSWORD=$(secret postgres) runuser -u postgres -- psql -h "$dir/run" -p "$PG_PORT" -U postgres -q \
+      -v ON_ERROR_STOP=1 >/dev/null || die "could not set the password of role aig; see $logf"
   if ! runuser -u postgres -- psql -h "$dir/run" -p "$PG_PORT" -U postgres -qtAc "SELECT 1 FROM pg_database WHERE datname='aig'" | grep -q 1; then
     runuser -u postgres -- createdb -h "$dir/run" -p "$PG_PORT" -U postgres -O aig aig || die "createdb aig failed"
   fi
@@ -141,12 +169,20 @@ pg_down() {
 redis_up() {
   local dir=$STATE/redis pidf=$STATE/redis/redis.pid logf=$STATE/redis/redis.log
   mkdir -p "$dir"
-  if pid_alive "$pidf" && port_open "$REDIS_PORT"; then return 0; fi
+  if pid_alive "$pidf" && port_open "$REDIS_PORT"; then
+    # A server of an older state dir may run without the password: restart it with one.
+    if redis-cli -p "$REDIS_PORT" ping 2>&1 | grep -q NOAUTH &&
+      REDISCLI_AUTH=$(secret redis) redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; then return 0; fi
+    log "Redis on $REDIS_PORT does not take this machine's password; restarting it with the password"
+    stop_pidfile redis "$pidf"
+  fi
   refuse_foreign_port redis "$REDIS_PORT" "$pidf" "$logf"
   command -v redis-server >/dev/null || die "redis: not installed (run: infra/local/infra.sh install)"
   log "starting Redis on 127.0.0.1:$REDIS_PORT (log: $logf)"
-  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --dir "$dir" --pidfile "$pidf" \
-    --logfile "$logf" --appendonly yes --save "" >/dev/null || die "redis-server failed; see $logf"
+  # The password goes in through stdin (config file "-"), not the command line.
+  printf 'requirepass %s\n' "$(secret redis)" | redis-server - --bind 127.0.0.1 --port "$REDIS_PORT" \
+    --daemonize yes --dir "$dir" --pidfile "$pidf" --logfile "$logf" --appendonly yes --save "" >/dev/null \
+    || die "redis-server failed; see $logf"
   wait_port redis "$REDIS_PORT" 20 "$logf"
 }
 
@@ -258,7 +294,9 @@ main() {
     up) for c in "${comps[@]}"; do component_up "$c"; done; cmd_status || true ;;
     down) for c in "${comps[@]}"; do component_down "$c"; done ;;
     status) cmd_status ;;
-    *) die "usage: infra.sh install|up|status|down [${ALL[*]}]" ;;
+    secret) [[ ${comps[0]} == redis || ${comps[0]} == postgres ]] || die "usage: infra.sh secret redis|postgres"
+      secret "${comps[0]}" ;;
+    *) die "usage: infra.sh install|up|status|down [${ALL[*]}] | secret redis|postgres" ;;
   esac
 }
 main "$@"

@@ -8,6 +8,7 @@ from pathlib import Path
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from services.common.connections import postgres_conninfo
 from services.common.settings import REPO_ROOT, CommonSettings
 
 log = logging.getLogger(__name__)
@@ -17,13 +18,13 @@ _MIGRATION_LOCK = 7_320_001  # pg_advisory_lock key: one migrator at a time
 
 
 def connect(settings: CommonSettings, autocommit: bool = True) -> psycopg.Connection:
-    return psycopg.connect(settings.postgres_dsn, autocommit=autocommit, connect_timeout=5)
+    return psycopg.connect(postgres_conninfo(settings), autocommit=autocommit, connect_timeout=5)
 
 
 def pool(settings: CommonSettings, min_size: int = 1, max_size: int = 4) -> ConnectionPool:
     """A connection pool that reconnects after a PostgreSQL restart."""
     return ConnectionPool(
-        settings.postgres_dsn,
+        postgres_conninfo(settings),
         min_size=min_size,
         max_size=max_size,
         kwargs={"autocommit": True, "connect_timeout": 5},

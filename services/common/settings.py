@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -22,10 +22,20 @@ class CommonSettings(BaseSettings):
 
     service_name: str = "aig"
     kafka_bootstrap: str = "127.0.0.1:9092"
-    postgres_dsn: str = "postgresql://aig:aig@127.0.0.1:55432/aig"
-    redis_url: str = "redis://127.0.0.1:56379/0"
+    postgres_dsn: str = Field(
+        default="postgresql://aig@127.0.0.1:55432/aig",
+        description="where PostgreSQL is; the password goes in postgres_password, not here",
+    )
+    postgres_password: SecretStr | None = Field(default=None, description="AIG_POSTGRES_PASSWORD")
+    redis_url: str = Field(
+        default="redis://127.0.0.1:56379/0", description="where Redis is; the password goes in redis_password"
+    )
+    redis_password: SecretStr | None = Field(default=None, description="AIG_REDIS_PASSWORD")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=0, description="0 disables the HTTP server")
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="a larger HTTP request body is answered 413 unread"
+    )
     log_level: str = "INFO"
     log_to_kafka: bool = True
     topic_prefix: str = Field(default="", description="prepended to every topic name (isolates test runs)")
@@ -39,6 +49,11 @@ class CommonSettings(BaseSettings):
     group_id: str = Field(
         default="", description="consumer group of the service's main input; empty: <topic prefix><service name>"
     )
+
+    def secret(self, name: str) -> str | None:
+        """The plain value of a secret field (``redis_password``...), for the one call that needs it."""
+        value = getattr(self, name)
+        return value.get_secret_value() if isinstance(value, SecretStr) else None
 
     def topic(self, name: str) -> str:
         """The real Kafka topic name of a logical topic (``features`` -> ``<prefix>features``)."""

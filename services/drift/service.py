@@ -10,6 +10,7 @@ from collections.abc import Iterable
 import redis
 
 from services.common.bus import Event, Out, StreamProcessor
+from services.common.connections import redis_client
 from services.common.service import Service
 from services.drift import metrics
 from services.drift.config import load_thresholds
@@ -27,7 +28,7 @@ class DriftService:
 
     def __init__(self, settings: DriftSettings) -> None:
         self.settings = settings
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+        client = redis_client(settings, socket_timeout=5)
         prefix = f"{settings.redis_prefix}{settings.topic_prefix}"
         self.pending = RedisPendingStore(client, prefix, settings.pending_ttl_s)
         self.checkpointer = RedisCheckpointer(

@@ -19,6 +19,7 @@ from mode.utils.times import want_seconds
 
 from services.common.bus import EventProducer
 from services.common.codec import AvroCodec, CodecError, codec_for
+from services.common.connections import async_redis_client
 from services.common.deadletter import dead_letter_record
 from services.common.events import now_ms
 from services.common.topics import KafkaTopic
@@ -65,12 +66,10 @@ class OnlineStore:
     async def flush(self) -> None:
         if not self._pending:
             return
-        import redis.asyncio as aioredis
-
         batch, self._pending = self._pending, {}
         vectors, self._vectors = self._vectors, 0
         if self._client is None:
-            self._client = aioredis.Redis.from_url(self.settings.redis_url, socket_timeout=2)
+            self._client = async_redis_client(self.settings, socket_timeout=2)
         try:
             pipe = self._client.pipeline(transaction=False)
             for key, fields in batch.items():

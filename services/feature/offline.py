@@ -12,6 +12,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from services.common.bus import Event, Out, RetryableError, StreamProcessor
+from services.common.connections import postgres_conninfo
 from services.feature import handlers, metrics
 from services.feature.settings import FeatureSettings
 
@@ -51,7 +52,7 @@ class OfflineWriter:
 
 
 def build_sink(settings: FeatureSettings) -> StreamProcessor:
-    writer = OfflineWriter(lambda: psycopg.connect(settings.postgres_dsn, autocommit=True, connect_timeout=5))
+    writer = OfflineWriter(lambda: psycopg.connect(postgres_conninfo(settings), autocommit=True, connect_timeout=5))
     return StreamProcessor(
         settings, ["features", "labels"], settings.topic(settings.offline_group_id), handle_batch=writer.write
     )

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import faust
 
 from services.common.bus import EventProducer, StreamProcessor
+from services.common.connections import postgres_conninfo
 from services.common.db import migrate
 from services.common.http import CheckResult
 from services.common.logs import setup_logging
@@ -43,7 +44,7 @@ def build(settings: FeatureSettings) -> Service:
     """The faust worker runs on the main thread (it handles SIGTERM itself); the offline sink on a thread."""
     sink = None
     if settings.run_offline_sink:
-        wait_for("PostgreSQL", lambda: migrate(settings.postgres_dsn), settings.dependency_timeout_s)
+        wait_for("PostgreSQL", lambda: migrate(postgres_conninfo(settings)), settings.dependency_timeout_s)
         sink = build_sink(settings)
     fa = build_app(settings, dead_letters=EventProducer(settings))
     created = prepare_internal_topics(settings, fa)

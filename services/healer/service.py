@@ -12,6 +12,7 @@ import redis
 
 from services.common import db
 from services.common.bus import ContractError, Event, EventProducer, Out, RetryableError, StreamProcessor
+from services.common.connections import postgres_conninfo, redis_client
 from services.common.http import create_app
 from services.common.service import Service
 from services.healer.actions.registry import check_step, known_actions
@@ -41,10 +42,10 @@ class LockedPublisher:
 def assemble(settings: HealerSettings, *, synchronous: bool = False) -> tuple[Healer, LockedPublisher, Any]:
     """The healer and its dependencies (tests build it the same way)."""
     policy = load_policy(settings.policy_path, known_actions(), check_step)
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    client = redis_client(settings, socket_timeout=5)
     safety = SafetyStore(client, settings.redis_prefix, settings.dedupe_ttl_s)
     publisher = LockedPublisher(EventProducer(settings))
-    db.migrate(settings.postgres_dsn)
+    db.migrate(postgres_conninfo(settings))
     pool = db.pool(settings)
     docker_client = lru_cache(maxsize=1)(docker.from_env)
     healer = Healer(

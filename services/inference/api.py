@@ -19,7 +19,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.concurrency import run_in_threadpool
 
+from services.common.connections import async_redis_client
 from services.common.model.features import online_keys
+from services.common.settings import CommonSettings
 from services.inference import handlers, metrics
 from services.inference.holder import LoadedModel, ModelHolder
 from services.inference.settings import InferenceSettings
@@ -63,16 +65,14 @@ class PredictBatch(BaseModel):
 class OnlineStore:
     """Reads the feature service's Redis hashes to complete rows that bring only ids."""
 
-    def __init__(self, redis_url: str, key_prefix: str) -> None:
-        self.redis_url = redis_url
+    def __init__(self, settings: CommonSettings, key_prefix: str) -> None:
+        self.settings = settings
         self.key_prefix = key_prefix
         self._client: Any = None
 
     async def fetch(self, member_id: str, job_id: str) -> list[dict[str, str]]:
-        import redis.asyncio as aioredis
-
         if self._client is None:
-            self._client = aioredis.Redis.from_url(self.redis_url, decode_responses=True, socket_timeout=2)
+            self._client = async_redis_client(self.settings, decode_responses=True, socket_timeout=2)
         pipe = self._client.pipeline(transaction=False)
         for key in online_keys(self.key_prefix, member_id, job_id):
             pipe.hgetall(key)

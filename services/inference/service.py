@@ -79,7 +79,7 @@ def build(settings: InferenceSettings) -> Service:
 
     ready = {"model": lambda: holder.loaded, "kafka": lambda: features.ready and watcher.ready}
     app = create_app(settings, ready, on_invalid=metrics.REQUEST_ERRORS.labels("422").inc)
-    add_routes(app, settings, holder, OnlineStore(settings.redis_url, settings.redis_key_prefix))
+    add_routes(app, settings, holder, OnlineStore(settings, settings.redis_key_prefix))
     # Everything allocated so far lives as long as the process: keep it out of the cyclic GC, whose
     # full passes over ~150k start-up objects pause every request for tens of milliseconds.
     gc.freeze()

@@ -32,6 +32,7 @@ def build_classifier(
         settings.drain_persistence if persistent else "none",
         settings.drain_state_path,
         settings.redis_url,
+        settings.secret("redis_password"),
         f"{settings.topic_prefix}logclassifier:drain3",
         sim_th=settings.drain_sim_th,
         max_clusters=settings.drain_max_clusters,

@@ -33,10 +33,13 @@ class _ThrottledMiner(TemplateMiner):
         return None
 
 
-def redis_persistence(redis_url: str, key: str) -> RedisPersistence:
+def redis_persistence(redis_url: str, password: str | None, key: str) -> RedisPersistence:
+    """drain3's Redis persistence at ``redis_url``; ``password`` (the setting) wins over one in the URL."""
     u = urlparse(redis_url)
     db = int((u.path or "/0").lstrip("/") or 0)
-    return RedisPersistence(u.hostname or "127.0.0.1", u.port or 6379, db, u.password, u.scheme == "rediss", key)
+    return RedisPersistence(
+        u.hostname or "127.0.0.1", u.port or 6379, db, password or u.password, u.scheme == "rediss", key
+    )
 
 
 class TemplateStore:
@@ -61,13 +64,15 @@ class TemplateStore:
         self.miner.last_save_time = 0.0 if persistence is not None else time.time()
 
     @classmethod
-    def from_settings(cls, kind: str, path: Path, redis_url: str, key: str, **kw: float) -> TemplateStore:
+    def from_settings(
+        cls, kind: str, path: Path, redis_url: str, redis_password: str | None, key: str, **kw: float
+    ) -> TemplateStore:
         persistence: PersistenceHandler | None = None
         if kind == "file":
             path.parent.mkdir(parents=True, exist_ok=True)
             persistence = FilePersistence(str(path))
         elif kind == "redis":
-            persistence = redis_persistence(redis_url, key)
+            persistence = redis_persistence(redis_url, redis_password, key)
         return cls(persistence, **kw)  # type: ignore[arg-type]
 
     def mask(self, text: str) -> str:

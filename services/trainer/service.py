@@ -11,6 +11,7 @@ import psycopg
 
 from services.common import db
 from services.common.bus import Event, EventProducer, Out, RetryableError, StreamProcessor
+from services.common.connections import postgres_conninfo
 from services.common.http import create_app
 from services.common.service import Service
 from services.trainer.settings import TrainerSettings
@@ -60,5 +61,5 @@ def build(settings: TrainerSettings) -> Service:
         main=processor.run,
         background={"first-model": watch_first_model},
         app=create_app(settings, ready),
-        before=[lambda: db.migrate(settings.postgres_dsn)],
+        before=[lambda: db.migrate(postgres_conninfo(settings))],
     )

@@ -32,7 +32,9 @@ from kit.wait import poll, wait_until
 from loadgen.redis_server import private_redis
 from loadgen.stack import Stack
 from services.common.bus import EventProducer
+from services.common.connections import redis_client
 from services.common.events import header
+from services.common.settings import CommonSettings
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -123,7 +125,7 @@ def test_redis_outage_gives_one_dependency_incident_per_service() -> None:
                 f"{wait_ready(stack, 'logclassifier'):.1f} s more; dir {stack.dir}"
             )
             loadgen = stack.loadgen(rate=100, duration=240)
-            client = redis.Redis.from_url(redis_url, socket_timeout=2)
+            client = redis_client(CommonSettings(), redis_url, socket_timeout=2)
             # Traffic flows through to Redis: online feature hashes and the drift label join.
             assert feed.wait(lambda: model_info(stack) is not None and redis_keys(client) > 100, 120), (
                 f"no model or no Redis writes; logs in {stack.dir}"

@@ -12,8 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import redis
 
+from services.common.connections import redis_client
+from services.common.settings import CommonSettings
 from services.healer.service import assemble
 from services.healer.settings import HealerSettings
 
@@ -104,7 +105,7 @@ _PREFIXES: list[str] = []
 def healer_redis_cleanup(redis_url: str) -> Iterator[None]:
     """Delete the Redis keys of the healers a test built (import this fixture into each test module)."""
     yield
-    client = redis.Redis.from_url(redis_url)
+    client = redis_client(CommonSettings(), redis_url)
     for prefix in _PREFIXES:
         keys = list(client.scan_iter(f"{prefix}*"))
         if keys:

@@ -14,13 +14,13 @@ from typing import Any
 
 import psycopg
 import pytest
-import redis
 from feature_itest_support import send_interactions, start_feature_worker, vector_for
 
 from kit.kafka import read_topic
 from kit.procs import terminate
 from kit.records import interaction
 from services.common.bus import EventProducer
+from services.common.connections import redis_client
 from services.common.events import now_ms
 from services.common.settings import CommonSettings
 
@@ -53,7 +53,7 @@ def test_windowed_counts_survive_sigkill(
         assert vec["numeric"]["job_views"] >= 21.0, vec["numeric"]
 
         # The online store is written in small batches after the vector is emitted: poll, bounded.
-        r = redis.Redis.from_url(redis_url)
+        r = redis_client(CommonSettings(), redis_url)
         member: dict[bytes, bytes] = {}
         store_deadline = time.monotonic() + 15
         while time.monotonic() < store_deadline:

@@ -22,6 +22,7 @@ from kit.ports import free_port
 from kit.procs import Proc
 from kit.wait import http_ok, poll, wait_until
 from services.common.bus import EventProducer
+from services.common.connections import redis_client
 from services.common.events import header
 from services.common.model import artifacts, registry
 from services.common.model.bundle import LabelledRow
@@ -213,7 +214,6 @@ def test_rollback_restores_the_previous_version(
 
 def _check_online_store(base: str, redis_url: str, key_prefix: str) -> None:
     """Rows given only by ids are completed from the hashes the feature service writes to Redis."""
-    import redis
 
     from services.feature.handlers import online_hashes
 
@@ -225,7 +225,7 @@ def _check_online_store(base: str, redis_url: str, key_prefix: str) -> None:
         "numeric": dict(row.numeric),
         "categorical": dict(row.categorical),
     }
-    client = redis.Redis.from_url(redis_url)
+    client = redis_client(CommonSettings(), redis_url)
     written = online_hashes(fv, key_prefix)
     try:
         for key, fields in written.items():

@@ -50,7 +50,7 @@ def test_bad_input_is_flagged_not_raised() -> None:
 
 
 def test_templates_collapse_and_survive_restart(tmp_path: Path) -> None:
-    store = TemplateStore.from_settings("file", tmp_path / "drain.bin", "", "", snapshot_interval_s=0.0)
+    store = TemplateStore.from_settings("file", tmp_path / "drain.bin", "", None, "", snapshot_interval_s=0.0)
     lines = [f"Error 111 connecting to 127.0.0.{i}:{6000 + i}. Connection refused." for i in range(20)]
     lines += [f"worker {i} took {i * 3} ms for batch {i * 7}" for i in range(20)]
     templates = {store.add_masked(store.mask(line))[0] for line in lines}
@@ -59,7 +59,7 @@ def test_templates_collapse_and_survive_restart(tmp_path: Path) -> None:
         "worker <NUM> took <NUM> ms for batch <NUM>",
     }
     store.save("test")
-    again = TemplateStore.from_settings("file", tmp_path / "drain.bin", "", "")
+    again = TemplateStore.from_settings("file", tmp_path / "drain.bin", "", None, "")
     assert again.size == 2
     template, _ = again.add_masked(again.mask("Error 111 connecting to 10.0.0.1:1. Connection refused."))
     assert template == "Error <NUM> connecting to <IP>. Connection refused."
