@@ -29,15 +29,20 @@ from services.common.topics import topic_spec
 log = logging.getLogger("services.common.bus")  # one logger for the whole bus, so its records filter as one
 
 
-def _offsets_after_stop(msgs: list[Message], unfinished: list[Event]) -> list[TopicPartition]:
-    """Offsets to commit when a stop interrupts a batch: up to the first unhandled event per partition."""
+def _offsets_after_stop(
+    msgs: list[Message], unfinished: list[Event], real_topic: Callable[[str], str]
+) -> list[TopicPartition]:
+    """Offsets to commit when a stop interrupts a batch: up to the first unhandled event per partition.
+
+    A partition is (topic, partition): with several inputs, A[0]@5 and B[0]@5 are different events.
+    ``real_topic`` maps an event's logical topic to the Kafka topic its message came from.
+    """
     next_offsets: dict[tuple[str, int], int] = {}
     for msg in msgs:
         if msg.error() is None:
             next_offsets[(msg.topic() or "", msg.partition() or 0)] = (msg.offset() or 0) + 1
-    real_topic = {(m.partition() or 0, m.offset() or 0): m.topic() or "" for m in msgs}
     for event in unfinished:
-        key = (real_topic[(event.partition, event.offset)], event.partition)
+        key = (real_topic(event.topic), event.partition)
         next_offsets[key] = min(next_offsets.get(key, event.offset), event.offset)
     return [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
 
@@ -178,7 +183,9 @@ class StreamProcessor:
                 if unfinished is None:
                     consumer.commit(asynchronous=False)  # the positions: everything consumed is handled
                 else:
-                    consumer.commit(offsets=_offsets_after_stop(msgs, unfinished), asynchronous=False)
+                    consumer.commit(
+                        offsets=_offsets_after_stop(msgs, unfinished, self.settings.topic), asynchronous=False
+                    )
                 metrics.BATCH_SIZE.labels(self._service).observe(len(msgs))
                 metrics.HANDLER_SECONDS.labels(self._service).observe(time.perf_counter() - started)
         finally:
