@@ -89,6 +89,7 @@ class HealthWatch:
         self._stream: Any = None
         self._deliberate: dict[str, int] = {}
         self.emitted = 0
+        self.round_errors = 0  # rounds or probes that raised (logged, then probing went on)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -101,25 +102,37 @@ class HealthWatch:
         with ThreadPoolExecutor(8, thread_name_prefix="probe") as pool, httpx.Client() as client:
             while not stop.is_set():
                 started = time.monotonic()
-                if self.docker is not None and started >= next_discovery:
-                    self._discover()
-                    next_discovery = started + self.settings.watch_discovery_s
-                probes = list(self.probes.values())
-                results = list(pool.map(lambda p: self._probe(client, p), probes))
-                for probe, (ok, hung, error, at_ms) in zip(probes, results, strict=True):
-                    self.observe(probe, ok, hung, error, at_ms)
+                try:
+                    if self.docker is not None and started >= next_discovery:
+                        self._discover()
+                        next_discovery = started + self.settings.watch_discovery_s
+                    self._round(pool, client)
+                except Exception as exc:  # the watch is the last line of defence: it must outlive any error
+                    self.round_errors += 1
+                    log.warning("health watch round failed (%s: %s); probing goes on", type(exc).__name__, exc)
                 stop.wait(max(0.0, self.settings.watch_interval_s - (time.monotonic() - started)))
         if self._stream is not None:
             self._stream.close()
         if events is not None:
             events.join(timeout=5)
 
+    def _round(self, pool: ThreadPoolExecutor, client: httpx.Client) -> None:
+        """Probe every URL once; one probe's bookkeeping failing does not skip the others."""
+        probes = list(self.probes.values())
+        results = list(pool.map(lambda p: self._probe(client, p), probes))
+        for probe, (ok, hung, error, at_ms) in zip(probes, results, strict=True):
+            try:
+                self.observe(probe, ok, hung, error, at_ms)
+            except Exception as exc:
+                self.round_errors += 1
+                log.warning("health watch: %s not handled (%s: %s)", probe.url, type(exc).__name__, exc)
+
     def _probe(self, client: httpx.Client, probe: Probe) -> tuple[bool, bool, str, int]:
         at = now_ms()
         try:
             resp = client.get(probe.url, timeout=self.settings.watch_timeout_s)
             return (*classify(None, resp.status_code), at)
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # a bad URL (httpx.InvalidURL) is a failing probe too, not a dead watch
             return (*classify(exc, None), at)
 
     def _discover(self) -> None:
@@ -232,7 +245,15 @@ class HealthWatch:
                 evidence=dict(outage.evidence),
             )
         log.warning("health watch: %s", summary, extra={"incident_id": record["incident_id"]})
-        self.emit(record)
+        try:
+            self.emit(record)
+        except Exception:
+            with self._lock:  # not sent: the next failing probe sends it again, not a re-emit period later
+                outage.count -= 1
+                outage.last_emit_ms = 0
+                if outage.count == 0:
+                    self.outages.pop((type_, service), None)
+            raise
         self.emitted += 1
         return True
 

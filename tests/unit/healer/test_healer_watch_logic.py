@@ -106,3 +106,45 @@ def test_a_start_event_closes_the_outage_so_the_next_crash_is_a_new_incident() -
     watch.on_docker_event(event("start"))
     watch.on_docker_event(event("die", exitCode="1"))
     assert len(out) == 2 and out[0]["incident_id"] != out[1]["incident_id"]
+
+
+def test_the_watch_outlives_a_failing_emit_and_a_bad_url() -> None:
+    """A Kafka flush that raises once, and a URL httpx cannot parse, must not end the probing."""
+    import threading
+
+    from kit.ports import free_port
+    from kit.wait import IN_PROCESS_LOG, wait_until
+
+    calls: list[dict[str, Any]] = []
+
+    def flaky_emit(record: dict[str, Any]) -> None:
+        calls.append(record)
+        if len(calls) == 1:
+            raise RuntimeError("Kafka flush timed out")
+
+    settings = HealerSettings(
+        watch_failures=2,
+        watch_interval_s=0.05,
+        watch_timeout_s=0.5,
+        watch_reemit_s=3600,
+        watch_urls={"inference": f"http://127.0.0.1:{free_port()}", "bad": "http://bad\x00host"},
+    )
+    watch = HealthWatch(settings, flaky_emit)
+    stop = threading.Event()
+    thread = threading.Thread(target=watch.run, args=(stop,), daemon=True)
+    thread.start()
+
+    def resent() -> bool:
+        return len(calls) >= 2 and any(c["fingerprint"] == calls[0]["fingerprint"] for c in calls[1:])
+
+    try:
+        wait_until(resent, timeout_s=20, what="the failed incident sent again", log=IN_PROCESS_LOG)
+        wait_until(lambda: len({c["service"] for c in calls}) == 2, timeout_s=20, what="both", log=IN_PROCESS_LOG)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert watch.round_errors >= 1 and not thread.is_alive()
+    again = next(c for c in calls[1:] if c["fingerprint"] == calls[0]["fingerprint"])
+    assert again["count"] == 1, "the incident that failed to go out is sent again as the first report"
+    bad = next(c for c in calls if c["service"] == "bad")
+    assert bad["type"] == "service_down" and "InvalidURL" in bad["evidence"]["error"]
