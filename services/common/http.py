@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.settings import CommonSettings
 
@@ -71,6 +72,56 @@ def validation_response(exc: RequestValidationError) -> JSONResponse:
     )
 
 
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` is answered 413 without being read whole.
+
+    A declared Content-Length over the limit is refused before any byte is read; a chunked body is
+    counted as it arrives and cut off at the limit, so one huge POST cannot hold the worker or memory.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(send, declared.decode("latin-1"))
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(send, f"more than {received}")
+
+    async def _refuse(self, send: Send, size: str) -> None:
+        response = JSONResponse(
+            {"message": f"request body of {size} bytes is over the limit of {self.max_bytes} bytes"}, status_code=413
+        )
+        await response({"type": "http"}, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
 def create_app(
     settings: CommonSettings,
     ready_checks: ReadyChecks | None = None,
@@ -84,6 +135,7 @@ def create_app(
     """
     checks: dict[str, Callable[[], CheckResult]] = dict(ready_checks or {})
     app = FastAPI(title=f"autoinfraguard {settings.service_name}", **fastapi_kwargs)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.state.ready_checks = checks
     started = time.time()
 

@@ -74,16 +74,18 @@ def add_routes(
                 status_code=503,
                 headers={"Retry-After": "30"},
             )
-        events = parse_batch(await request.body(), settings.max_http_events)
+        body = await request.body()
+        # Parsing a large body takes a while: off the event loop, so /health keeps answering meanwhile.
+        events = await run_in_threadpool(parse_batch, body, settings.max_http_events)
         return await run_in_threadpool(_accept, events)
 
     def _accept(events: list[dict[str, Any]]) -> JSONResponse:
         accepted = 0
         errors: list[dict[str, Any]] = []
         for i, raw in enumerate(events):
-            event = handlers.normalise_http(handlers.with_header(raw, f"{settings.service_name}-http"))
+            event = handlers.with_header(raw, f"{settings.service_name}-http")
             try:
-                out = handlers.validate(contract, event, path="http")
+                out = handlers.validate(contract, handlers.normalise_http(event), path="http")
                 producer.produce(out.topic, out.value, key=out.key)
                 accepted += 1
             except ContractError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,19 @@ import yaml
 
 DEFAULT_CONTRACT = Path(__file__).with_name("contract.yaml")
 _TYPES = {"string", "number", "integer", "boolean"}
-_KEYS = {"type", "required", "nullable", "min", "max", "warn_min", "warn_max", "allowed", "min_length", "max_length"}
+_KEYS = {
+    "type",
+    "required",
+    "nullable",
+    "min",
+    "max",
+    "warn_min",
+    "warn_max",
+    "allowed",
+    "min_length",
+    "max_length",
+    "max_ahead_s",
+}
 
 
 class ContractDefinitionError(ValueError):
@@ -21,7 +34,8 @@ class ContractDefinitionError(ValueError):
 @dataclass(frozen=True)
 class Violation:
     field: str
-    reason: str  # short code for metrics: missing, null, type, below_min, above_max, not_allowed, length, unknown
+    # short code for metrics: missing, null, type, below_min, above_max, in_future, not_allowed, length, unknown
+    reason: str
     message: str
 
     def __str__(self) -> str:
@@ -55,6 +69,7 @@ class FieldRule:
     allowed: frozenset[str] | None = None
     min_length: int | None = None
     max_length: int | None = None
+    max_ahead_s: float | None = None  # an epoch-milliseconds field: at most this far ahead of the clock
 
 
 class Contract:
@@ -84,6 +99,9 @@ class Contract:
             unknown = set(spec) - _KEYS
             if unknown:
                 raise ContractDefinitionError(f"{origin}: field {name!r} has unknown keys {sorted(unknown)}")
+            ahead = spec.get("max_ahead_s")
+            if ahead is not None and (spec["type"] != "integer" or not isinstance(ahead, int | float) or ahead < 0):
+                raise ContractDefinitionError(f"{origin}: field {name!r}: max_ahead_s needs an integer field, >= 0")
             allowed = spec.get("allowed")
             rules.append(
                 FieldRule(
@@ -98,11 +116,13 @@ class Contract:
                     allowed=frozenset(str(a) for a in allowed) if allowed is not None else None,
                     min_length=spec.get("min_length"),
                     max_length=spec.get("max_length"),
+                    max_ahead_s=ahead,
                 )
             )
         return cls(rules, allow_unknown=bool(doc.get("allow_unknown_fields", False)))
 
-    def check(self, record: dict[str, Any]) -> CheckResult:
+    def check(self, record: dict[str, Any], now_ms: int | None = None) -> CheckResult:
+        """Every violation of ``record``; ``now_ms`` (default the clock) bounds the max_ahead_s fields."""
         result = CheckResult()
         bad = result.violations.append
         for rule in self.rules:
@@ -129,6 +149,14 @@ class Contract:
                 if rule.max is not None and value > rule.max:
                     bad(Violation(name, "above_max", f"{value!r} is above the maximum {rule.max}"))
                     continue
+                if rule.max_ahead_s is not None:
+                    clock = time.time() * 1000 if now_ms is None else now_ms
+                    ahead_s = (value - clock) / 1000
+                    if ahead_s > rule.max_ahead_s:
+                        # A far-future time would move every window past all it holds (the counts drop to 0).
+                        why = f"is {ahead_s:.0f} s ahead of the clock (at most {rule.max_ahead_s:g} s allowed)"
+                        bad(Violation(name, "in_future", why))
+                        continue
                 if (rule.warn_min is not None and value < rule.warn_min) or (
                     rule.warn_max is not None and value > rule.warn_max
                 ):

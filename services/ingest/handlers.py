@@ -40,12 +40,19 @@ def with_header(event: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def normalise_http(event: dict[str, Any]) -> dict[str, Any]:
-    """JSON has no int/float distinction the Avro schema needs: whole numbers for double fields become floats."""
+    """JSON has no int/float distinction the Avro schema needs: whole numbers for double fields become floats.
+
+    An integer too large for a double (a 400-digit number) raises ContractError: the event is refused
+    with its reason, like any other value the contract cannot take.
+    """
     out = dict(event)
     for name in RAW_NUMERIC:
         v = out.get(name)
         if isinstance(v, int) and not isinstance(v, bool):
-            out[name] = float(v)
+            try:
+                out[name] = float(v)
+            except OverflowError:
+                raise ContractError(f"{name}: integer of {len(str(abs(v)))} digits is too large for a number") from None
     if "remote" not in out:
         out["remote"] = False
     return out

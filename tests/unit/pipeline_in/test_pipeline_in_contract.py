@@ -120,3 +120,15 @@ def test_http_helpers_fill_header_and_floats() -> None:
     assert handlers.pause_command({"command": "pause_ingest", "target": "trainer"}, "ingest") is None
     with pytest.raises(CommandError, match="unknown ingest command 'retrain'"):  # dead-lettered, never ignored
         handlers.pause_command({"command": "retrain", "target": "ingest"}, "ingest")
+
+
+def test_a_time_far_ahead_of_the_clock_is_rejected_a_little_skew_is_not(contract: Contract) -> None:
+    """One event a day ahead would move a member's and a job's windows past every count they hold."""
+    now = 1_800_000_000_000
+    day_ahead = contract.check({**good(), "ts": now + 86_400_000}, now_ms=now)
+    assert [(v.field, v.reason) for v in day_ahead.violations] == [("ts", "in_future")]
+    assert "86400 s ahead of the clock" in day_ahead.message()
+    assert contract.check({**good(), "ts": now + 240_000}, now_ms=now).ok  # 4 min of clock skew passes
+    assert contract.check({**good(), "ts": now - 86_400_000}, now_ms=now).ok  # late data is data
+    with pytest.raises(ContractDefinitionError, match="max_ahead_s"):
+        Contract.from_dict({"fields": {"name": {"type": "string", "max_ahead_s": 5}}})
