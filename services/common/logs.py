@@ -110,6 +110,11 @@ class KafkaLogHandler(logging.Handler):
             super().close()
 
 
+# Chatty libraries kept at WARNING. httpx and httpcore would log every request URL at INFO/DEBUG, and
+# a URL can carry a token (an alert webhook's does).
+QUIET_LOGGERS = ("uvicorn.access", "httpx", "httpcore", "aiokafka", "faust", "mode")
+
+
 def setup_logging(settings: CommonSettings, *, to_kafka: bool | None = None) -> KafkaLogHandler | None:
     """Configure the root logger; returns the Kafka handler (close it at shutdown) if enabled."""
     root = logging.getLogger()
@@ -120,7 +125,7 @@ def setup_logging(settings: CommonSettings, *, to_kafka: bool | None = None) -> 
     stdout = logging.StreamHandler(sys.stdout)
     stdout.setFormatter(JsonFormatter(settings.service_name))
     root.addHandler(stdout)
-    for noisy in ("uvicorn.access", "httpx", "aiokafka", "faust", "mode"):
+    for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     kafka_handler = None
     if settings.log_to_kafka if to_kafka is None else to_kafka:

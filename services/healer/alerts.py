@@ -44,26 +44,27 @@ class Alerter:
 
     def send(self, subject: str, text: str) -> dict[str, str]:
         results: dict[str, str] = {}
-        if self.settings.alert_webhook_url:
-            results["webhook"] = self._webhook(subject, text)
+        url = self.settings.secret("alert_webhook_url")
+        if url:
+            results["webhook"] = self._webhook(url, subject, text)
         if self.settings.smtp_host and self.settings.alert_email_to:
             results["email"] = self._email(subject, text)
         if not results:
             log.warning("alert (no channel configured): %s\n%s", subject, text)
         return results
 
-    def _webhook(self, subject: str, text: str) -> str:
+    def _webhook(self, url: str, subject: str, text: str) -> str:
+        """Post the alert; the error it reports names the failure, never the URL (it holds the token)."""
         try:
-            resp = httpx.post(
-                self.settings.alert_webhook_url,
-                json={"text": f"*{subject}*\n{text}"},
-                timeout=self.settings.alert_timeout_s,
-            )
-            resp.raise_for_status()
-            return "sent"
+            resp = httpx.post(url, json={"text": f"*{subject}*\n{text}"}, timeout=self.settings.alert_timeout_s)
         except httpx.HTTPError as exc:
-            log.error("alert webhook failed: %s", exc)
-            return f"error: {exc}"
+            error = f"{type(exc).__name__}: {str(exc).replace(url, '<webhook>')}"
+        else:
+            if resp.is_success:
+                return "sent"
+            error = f"the webhook answered HTTP {resp.status_code} {resp.reason_phrase}"
+        log.error("alert webhook failed: %s", error)
+        return f"error: {error}"
 
     def _email(self, subject: str, text: str) -> str:
         msg = EmailMessage()

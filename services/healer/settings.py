@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from services.common.settings import CommonSettings
 
@@ -72,7 +72,8 @@ class HealerSettings(CommonSettings):
     watch_discovery_s: float = Field(default=5.0, gt=0, description="container label discovery period")
     health_url_label: str = "io.autoinfraguard.health_url"
     # alerts
-    alert_webhook_url: str = ""
+    # A webhook URL carries its token (Slack's does): a secret, never logged or put in an event.
+    alert_webhook_url: SecretStr | None = None
     smtp_host: str = ""
     smtp_port: int = 25
     alert_email_from: str = "healer@autoinfraguard.local"
