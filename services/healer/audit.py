@@ -276,9 +276,10 @@ class Auditor:
                   first_seen, received_at, resolved_at, time_to_detect_ms, time_to_recover_ms, policy_version"""
         if status:
             return self._rows(
-                f"SELECT {cols} FROM incidents WHERE status = %s ORDER BY received_at DESC LIMIT %s", (status, limit)
+                f"SELECT {cols} FROM incidents WHERE status = %s ORDER BY received_at DESC LIMIT %s",  # noqa: S608 - constant columns
+                (status, limit),
             )
-        return self._rows(f"SELECT {cols} FROM incidents ORDER BY received_at DESC LIMIT %s", (limit,))
+        return self._rows(f"SELECT {cols} FROM incidents ORDER BY received_at DESC LIMIT %s", (limit,))  # noqa: S608
 
     def incident_row(self, incident_id: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT * FROM incidents WHERE incident_id = %s", (incident_id,))

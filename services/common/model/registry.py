@@ -46,7 +46,7 @@ def _version(row: Mapping[str, Any] | None) -> ModelVersion | None:
 def live_version(conn: psycopg.Connection, model_name: str) -> ModelVersion | None:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            f"SELECT {', '.join('v.' + c.strip() for c in _COLUMNS.split(','))} "
+            f"SELECT {', '.join('v.' + c.strip() for c in _COLUMNS.split(','))} "  # noqa: S608 - constant columns
             "FROM model_live l JOIN model_versions v USING (model_name, version) WHERE l.model_name = %s",
             (model_name,),
         )
@@ -56,7 +56,8 @@ def live_version(conn: psycopg.Connection, model_name: str) -> ModelVersion | No
 def get_version(conn: psycopg.Connection, model_name: str, version: int) -> ModelVersion | None:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            f"SELECT {_COLUMNS} FROM model_versions WHERE model_name = %s AND version = %s", (model_name, version)
+            f"SELECT {_COLUMNS} FROM model_versions WHERE model_name = %s AND version = %s",  # noqa: S608 - constant columns
+            (model_name, version),
         )
         return _version(cur.fetchone())
 

@@ -4,6 +4,7 @@ their time to recover is recorded."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -45,11 +46,9 @@ http.server.ThreadingHTTPServer(("127.0.0.1", {port}), H).serve_forever()
 
 def pick_image(client: Any) -> str:
     for name in ("aig-runtime:local", "aig-base:bookworm"):
-        try:
+        with contextlib.suppress(Exception):
             client.images.get(name)
             return name
-        except Exception:
-            continue
     pytest.skip("no local base image (run infra/local/infra.sh up docker)")
 
 
