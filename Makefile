@@ -9,15 +9,22 @@ PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
 PYSTAMP := $(VENV)/.python-installed
 
-# The local servers' passwords: yours when set, else the ones the local infra made for this machine
-# (kept in its state dir). Everything make runs gets them from the environment.
+# The local secrets: yours when set, else the ones the local infra made for this machine (kept in its
+# state dir). Everything make runs gets them from the environment.
 ifeq ($(origin AIG_REDIS_PASSWORD),undefined)
 AIG_REDIS_PASSWORD := $(shell $(INFRA) secret redis)
 endif
 ifeq ($(origin AIG_POSTGRES_PASSWORD),undefined)
 AIG_POSTGRES_PASSWORD := $(shell $(INFRA) secret postgres)
 endif
-export AIG_REDIS_PASSWORD AIG_POSTGRES_PASSWORD
+# The keys that sign commands: the guard's own, and a person's (risky commands need the operator's).
+ifeq ($(origin AIG_COMMAND_KEY),undefined)
+AIG_COMMAND_KEY := $(shell $(INFRA) secret command)
+endif
+ifeq ($(origin AIG_OPERATOR_KEY),undefined)
+AIG_OPERATOR_KEY := $(shell $(INFRA) secret operator)
+endif
+export AIG_REDIS_PASSWORD AIG_POSTGRES_PASSWORD AIG_COMMAND_KEY AIG_OPERATOR_KEY
 
 .PHONY: help install infra-up infra-down infra-status topics lint test test-unit demo bench bench-bus bench-inference \
         bench-drift bench-logclassifier bench-healer bench-pipeline soak \

@@ -53,6 +53,7 @@ from loadgen.scoring import (
 from loadgen.stack import SERVICES, Stack, StackError
 from loadgen.traffic_process import FaultSpec, Traffic
 from services.common.bus import EventProducer
+from services.common.commands import sign_command
 from services.common.events import header
 from services.common.incidents import is_bad_input
 
@@ -420,14 +421,18 @@ class Demo:
         producer = EventProducer(self.stack.settings)
         producer.produce(
             "commands",
-            {
-                **header("operator"),
-                "command": "resume_ingest",
-                "target": "ingest",
-                "reason": "demo operator: the upstream source is fixed",
-                "incident_id": None,
-                "params": {},
-            },
+            sign_command(
+                {
+                    **header("operator"),
+                    "command": "resume_ingest",
+                    "target": "ingest",
+                    "reason": "demo operator: the upstream source is fixed",
+                    "incident_id": None,
+                    "params": {},
+                },
+                self.stack.settings,
+                "operator",
+            ),
             key="ingest",
         )
         producer.flush(10.0)

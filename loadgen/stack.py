@@ -74,10 +74,10 @@ class Stack:
         self.dsn = schema_dsn(base.postgres_dsn, self.schema)
         self.redis_url: str = self.redis_server or base.redis_url.rsplit("/", 1)[0] + f"/{self.redis_db}"
         self.kafka_bootstrap = base.kafka_bootstrap
-        # Passwords go to the services as settings (environment), never inside a URL.
+        # Passwords and keys go to the services as settings (environment), never inside a URL.
         self._secrets = {
             f"AIG_{name.upper()}": value
-            for name in ("redis_password", "postgres_password")
+            for name in ("redis_password", "postgres_password", "command_key", "operator_key")
             if (value := base.secret(name)) is not None
         }
         self.settings = CommonSettings(topic_prefix=self.prefix, log_to_kafka=False)
@@ -126,6 +126,8 @@ class Stack:
         )
         env.update(self.env)
         env.update(self.service_envs.get(service, {}))
+        if service == "healer":
+            env.pop("AIG_OPERATOR_KEY", None)  # the guard signs with its own key; risky commands are a person's
         return env
 
     def start(self) -> None:

@@ -20,13 +20,20 @@ INFRA = REPO_ROOT / "infra" / "local" / "infra.sh"
 S = TypeVar("S", bound=CommonSettings)
 
 
+SECRETS = {
+    "redis": "AIG_REDIS_PASSWORD",
+    "postgres": "AIG_POSTGRES_PASSWORD",
+    "command": "AIG_COMMAND_KEY",
+    "operator": "AIG_OPERATOR_KEY",
+}
+
+
 def _local_passwords() -> None:
-    """The local servers' passwords in the environment, as `make` exports them (pytest run by hand too).
+    """The local secrets in the environment, as `make` exports them (pytest run by hand too).
 
     Services read them as settings; PGPASSWORD lets the tests' own psycopg connections use the plain DSN.
     """
-    for name in ("redis", "postgres"):
-        var = f"AIG_{name.upper()}_PASSWORD"
+    for name, var in SECRETS.items():
         if not os.environ.get(var):
             os.environ[var] = subprocess.run(
                 [str(INFRA), "secret", name], capture_output=True, text=True, check=True, timeout=30

@@ -6,11 +6,13 @@
 #   infra/local/infra.sh up [COMPONENT...]  start (idempotent; default: all)
 #   infra/local/infra.sh status             one line per component
 #   infra/local/infra.sh down [COMPONENT...] stop
-#   infra/local/infra.sh secret redis|postgres  the password the local server uses (made on first use)
+#   infra/local/infra.sh secret NAME       a secret of this machine, made on first use (NAME: redis,
+#                                          postgres: the servers' passwords; command, operator: the keys
+#                                          that sign commands)
 #
-# Passwords: AIG_REDIS_PASSWORD / AIG_POSTGRES_PASSWORD when set, else a random one kept in
-# $AIG_STATE_DIR/secrets (mode 600). The Makefile exports them to everything it runs; a shell of your
-# own does: export AIG_REDIS_PASSWORD=$(infra/local/infra.sh secret redis).
+# Secrets: AIG_REDIS_PASSWORD, AIG_POSTGRES_PASSWORD, AIG_COMMAND_KEY, AIG_OPERATOR_KEY when set, else a
+# random one kept in $AIG_STATE_DIR/secrets (mode 600). The Makefile exports them to everything it
+# runs; a shell of your own does: export AIG_REDIS_PASSWORD=$(infra/local/infra.sh secret redis).
 #
 # Components: kafka postgres redis prometheus docker. State lives in $AIG_STATE_DIR
 # (default /var/tmp/autoinfraguard), caches in $AIG_CACHE_DIR (default ~/.cache/autoinfraguard).
@@ -31,9 +33,13 @@ ALL=(kafka postgres redis prometheus docker)
 KAFKA_LIBS="$CACHE/kafka/libs"
 
 log() { printf '[infra] %s\n' "$*" >&2; }
-secret() { # name: the configured password, or the generated one of this machine's state dir
+secret() { # name: the configured secret, or the generated one of this machine's state dir
   local var file
-  var=AIG_$(printf '%s' "$1" | tr a-z A-Z)_PASSWORD
+  case $1 in
+    redis | postgres) var=AIG_$(printf '%s' "$1" | tr a-z A-Z)_PASSWORD ;;
+    command | operator) var=AIG_$(printf '%s' "$1" | tr a-z A-Z)_KEY ;;
+    *) die "unknown secret '$1' (known: redis postgres command operator)" ;;
+  esac
   if [[ -n ${!var:-} ]]; then printf '%s' "${!var}"; return 0; fi
   file=$STATE/secrets/$1
   if [[ ! -s $file ]]; then
@@ -294,9 +300,8 @@ main() {
     up) for c in "${comps[@]}"; do component_up "$c"; done; cmd_status || true ;;
     down) for c in "${comps[@]}"; do component_down "$c"; done ;;
     status) cmd_status ;;
-    secret) [[ ${comps[0]} == redis || ${comps[0]} == postgres ]] || die "usage: infra.sh secret redis|postgres"
-      secret "${comps[0]}" ;;
-    *) die "usage: infra.sh install|up|status|down [${ALL[*]}] | secret redis|postgres" ;;
+    secret) secret "${comps[0]}" ;;
+    *) die "usage: infra.sh install|up|status|down [${ALL[*]}] | secret redis|postgres|command|operator" ;;
   esac
 }
 main "$@"

@@ -31,6 +31,12 @@ class CommonSettings(BaseSettings):
         default="redis://127.0.0.1:56379/0", description="where Redis is; the password goes in redis_password"
     )
     redis_password: SecretStr | None = Field(default=None, description="AIG_REDIS_PASSWORD")
+    command_key: SecretStr | None = Field(
+        default=None, description="AIG_COMMAND_KEY: signs the guard's commands, and checks them where they arrive"
+    )
+    operator_key: SecretStr | None = Field(
+        default=None, description="AIG_OPERATOR_KEY: a person's key; risky commands (an ungated retrain) need it"
+    )
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=0, description="0 disables the HTTP server")
     max_body_bytes: int = Field(

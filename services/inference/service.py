@@ -11,6 +11,7 @@ import psycopg
 
 from services.common import db
 from services.common.bus import Event, NotReadyError, Out, RetryableError, StreamProcessor
+from services.common.commands import authenticate_command
 from services.common.events import now_ms
 from services.common.http import create_app
 from services.common.model.artifacts import ArtifactError
@@ -45,6 +46,8 @@ def build(settings: InferenceSettings) -> Service:
             action = handlers.control_action(
                 event.topic, event.value, settings.model_name, settings.service_name, since
             )
+            if action == "reload":
+                authenticate_command(event.value, settings)
             if action is not None:
                 loader.refresh(force=action == "reload")
         except psycopg.OperationalError as exc:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable
 
 from services.common.bus import Event, EventProducer, Out, StreamProcessor
+from services.common.commands import authenticate_command
 from services.common.http import create_app
 from services.common.service import Service
 from services.ingest import handlers
@@ -25,6 +26,8 @@ def processors(settings: IngestSettings) -> tuple[StreamProcessor, StreamProcess
 
     def on_command(event: Event) -> Iterable[Out]:
         pause = handlers.pause_command(event.value, settings.service_name)
+        if pause is not None:
+            authenticate_command(event.value, settings)
         if pause is True and not processor.paused:
             log.warning("quarantine: pausing ingest (%s)", event.value.get("reason") or "no reason given")
             processor.pause()

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from services.common.commands import authenticate_command
 from services.common.model import artifacts, registry
 from services.common.model.bundle import LabelledRow, ModelBundle, fit_spec
 from services.common.model.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
@@ -94,6 +95,8 @@ class Trainer:
         cmd = handlers.parse_command(value, self.settings.service_name)
         if cmd is None:
             return []
+        # Forged labels plus an ungated retrain would put a poisoned model live: that one is a person's call.
+        authenticate_command(value, self.settings, operator_only="a retrain that skips the gate" if cmd.force else "")
         with self.connect() as conn:
             done = store.command_outputs(conn, cmd.event_id)
         if done is not None:

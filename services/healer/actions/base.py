@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from services.common.commands import sign_command
 from services.common.events import derived_id, header
 from services.healer.handlers import IncidentView, PlannedStep
 
@@ -106,7 +107,7 @@ def command_record(
         **params,
         **(extra or {}),
     }
-    return {
+    record = {
         **header(ctx.settings.service_name, event_id=derived_id(f"command:{command}", ctx.action_id)),
         "command": command,
         "target": ctx.step.target,
@@ -114,6 +115,7 @@ def command_record(
         "incident_id": inc.incident_id,
         "params": {k: str(v) for k, v in merged.items()},
     }
+    return sign_command(record, ctx.settings)
 
 
 class CommandAction(Action):

@@ -32,6 +32,7 @@ from kit.wait import poll, wait_until
 from loadgen.redis_server import private_redis
 from loadgen.stack import Stack
 from services.common.bus import EventProducer
+from services.common.commands import sign_command
 from services.common.connections import redis_client
 from services.common.events import header
 from services.common.settings import CommonSettings
@@ -232,14 +233,18 @@ def test_corrupt_model_artifact_gives_model_error() -> None:
             producer = EventProducer(stack.settings)
             producer.produce(
                 "commands",
-                {
-                    **header("operator"),
-                    "command": "reload",
-                    "target": "inference",
-                    "reason": "e2e: reload after artifact change",
-                    "incident_id": None,
-                    "params": {},
-                },
+                sign_command(
+                    {
+                        **header("operator"),
+                        "command": "reload",
+                        "target": "inference",
+                        "reason": "e2e: reload after artifact change",
+                        "incident_id": None,
+                        "params": {},
+                    },
+                    stack.settings,
+                    "operator",
+                ),
                 key="inference",
             )
             producer.flush()

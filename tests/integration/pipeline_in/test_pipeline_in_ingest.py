@@ -14,6 +14,7 @@ from kit.kafka import read_topic
 from kit.records import interaction
 from kit.wait import IN_PROCESS_LOG, wait_until
 from services.common.bus import EventProducer
+from services.common.commands import sign_command
 from services.common.events import header
 from services.common.http import create_app
 from services.ingest.api import add_routes
@@ -100,7 +101,10 @@ def test_pause_and_resume_commands(ingest: Ingest) -> None:
     producer = EventProducer(settings)
     producer.produce(
         "commands",
-        {**header("test"), "command": "pause_ingest", "target": "ingest", "reason": "data quality incident"},
+        sign_command(
+            {**header("test"), "command": "pause_ingest", "target": "ingest", "reason": "data quality incident"},
+            settings,
+        ),
         key="ingest",
     )
     producer.flush()
@@ -115,7 +119,8 @@ def test_pause_and_resume_commands(ingest: Ingest) -> None:
     producer.produce("interactions.raw", interaction(7), key="m7")
     producer.flush()
     assert read_topic(settings, "interactions.valid", until=1, timeout_s=3) == []  # quarantined
-    producer.produce("commands", {**header("test"), "command": "resume_ingest", "target": "ingest"}, key="ingest")
+    resume = {**header("test"), "command": "resume_ingest", "target": "ingest"}
+    producer.produce("commands", sign_command(resume, settings, "operator"), key="ingest")
     producer.flush()
     wait_until(lambda: not processor.paused, 20, "ingest resumed", IN_PROCESS_LOG)
     assert len(read_topic(settings, "interactions.valid", until=1, timeout_s=30)) == 1

@@ -22,6 +22,7 @@ from kit.ports import free_port
 from kit.procs import Proc
 from kit.wait import http_ok, poll, wait_until
 from services.common.bus import EventProducer
+from services.common.commands import sign_command
 from services.common.connections import redis_client
 from services.common.events import header
 from services.common.model import artifacts, registry
@@ -257,14 +258,17 @@ def test_registry_keeps_rejected_candidates_out_and_replayed_commands_act_once(s
     assert trainer.bootstrap_if_needed() == []  # a live model exists: nothing more to do
 
     strict = Trainer(settings.model_copy(update={"min_auc": 0.99}), trainer.connect)
-    command = {
-        **header("operator"),
-        "command": "retrain",
-        "target": "trainer",
-        "reason": "drift",
-        "incident_id": "inc-9",
-        "params": {},
-    }
+    command = sign_command(
+        {
+            **header("operator"),
+            "command": "retrain",
+            "target": "trainer",
+            "reason": "drift",
+            "incident_id": "inc-9",
+            "params": {},
+        },
+        settings,
+    )
     rejected = strict.handle_command(command)
     assert [(e["status"], e["version"], e["previous_version"]) for e in rejected] == [("rejected", 2, 1)]
     assert "below the floor" in rejected[0]["reason"] and rejected[0]["reason"].startswith("drift")

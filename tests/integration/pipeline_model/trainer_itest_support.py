@@ -16,6 +16,7 @@ from kit.kafka import read_topic
 from kit.postgres import isolated_schema
 from kit.procs import Proc, start_module
 from services.common.bus import EventProducer
+from services.common.commands import Signer, sign_command
 from services.common.events import header
 from services.common.model import registry
 from services.common.model.bundle import LabelledRow
@@ -89,9 +90,15 @@ def has(status: str, version: int) -> Callable[[list[dict[str, Any]]], bool]:
 
 
 def send_command(
-    prefix: str, command: str, target: str, params: dict[str, str] | None = None, event_id: str | None = None
+    prefix: str,
+    command: str,
+    target: str,
+    params: dict[str, str] | None = None,
+    event_id: str | None = None,
+    signer: Signer | None = "operator",
 ) -> str:
-    record = {
+    """Send a command as an operator would (signed with the operator key); ``signer=None``: unsigned."""
+    record: dict[str, Any] = {
         **header("operator", event_id=event_id),
         "command": command,
         "target": target,
@@ -99,7 +106,10 @@ def send_command(
         "incident_id": None,
         "params": params or {},
     }
-    producer = EventProducer(CommonSettings(topic_prefix=prefix, log_to_kafka=False))
+    settings = CommonSettings(topic_prefix=prefix, log_to_kafka=False)
+    if signer is not None:
+        record = sign_command(record, settings, signer)
+    producer = EventProducer(settings)
     producer.produce("commands", record, key=target)
     producer.flush(30)
     return str(record["event_id"])

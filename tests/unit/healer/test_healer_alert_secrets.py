@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from pydantic import SecretStr
 
 from kit.ports import free_port
 from services.common.logs import QUIET_LOGGERS
@@ -51,7 +52,7 @@ def refusing_webhook() -> Iterator[str]:
 
 
 def test_a_refused_webhook_is_reported_without_its_url(refusing_webhook: str, caplog: pytest.LogCaptureFixture) -> None:
-    settings = HealerSettings(alert_webhook_url=refusing_webhook)
+    settings = HealerSettings(alert_webhook_url=SecretStr(refusing_webhook))
     assert TOKEN not in repr(settings) and TOKEN not in settings.model_dump_json()
     with caplog.at_level(logging.DEBUG):
         result = Alerter(settings).send("subject", "text")
@@ -62,6 +63,6 @@ def test_a_refused_webhook_is_reported_without_its_url(refusing_webhook: str, ca
 def test_an_unreachable_webhook_is_reported_without_its_url(caplog: pytest.LogCaptureFixture) -> None:
     url = f"http://127.0.0.1:{free_port()}/services/{TOKEN}"
     with caplog.at_level(logging.DEBUG):
-        result = Alerter(HealerSettings(alert_webhook_url=url, alert_timeout_s=2)).send("subject", "text")
+        result = Alerter(HealerSettings(alert_webhook_url=SecretStr(url), alert_timeout_s=2)).send("subject", "text")
     assert result["webhook"].startswith("error: ConnectError") and TOKEN not in result["webhook"]
     assert all(TOKEN not in r.getMessage() for r in caplog.records)
