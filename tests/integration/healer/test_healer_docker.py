@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import uuid
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -160,3 +161,39 @@ def test_crashed_and_hung_containers_are_restarted_and_verified(
         healer.close()
         pool.close()
         container.remove(force=True)
+
+
+def test_a_container_stopped_on_purpose_is_left_alone_a_killed_one_is_not(docker_engine: Any) -> None:
+    """What the real engine reports after `docker stop` and after SIGKILL, and the healer's reading of it."""
+    from services.healer.actions.restart_container import stopped_on_purpose
+
+    image = pick_image(docker_engine)
+    script = "import signal, time; signal.signal(signal.SIGTERM, lambda *a: exit(0)); time.sleep(600)"
+    made = []
+    try:
+        for _ in range(2):
+            made.append(
+                docker_engine.containers.run(
+                    image,
+                    [f"{PYTHON_HOME}/bin/python3", "-c", script],
+                    detach=True,
+                    network_mode="host",
+                    volumes={PYTHON_HOME: {"bind": PYTHON_HOME, "mode": "ro"}},
+                )
+            )
+        stopped, killed = made
+        stopped.stop(timeout=10)
+        killed.kill(signal="SIGKILL")
+
+        def exited(container: Any) -> bool:
+            container.reload()
+            return bool(container.status == "exited")
+
+        for c in made:
+            wait_until(partial(exited, c), 20, "the container exited", IN_PROCESS_LOG, every_s=0.1)
+        assert stopped_on_purpose(stopped) == "was stopped on purpose (exit code 0)"
+        assert killed.attrs["State"]["ExitCode"] == 137 and stopped_on_purpose(killed) is None
+    finally:
+        for c in made:
+            with contextlib.suppress(Exception):
+                c.remove(force=True)
