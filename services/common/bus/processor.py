@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from services.common import metrics
 from services.common.bus.deadletters import DeadLetters
@@ -94,6 +94,7 @@ class StreamProcessor:
         self._joined = threading.Event()  # set while the consumer holds partitions
         self._subscribed_at: float | None = None  # monotonic time of the subscription, None when not consuming
         self._assignment_received = False  # an assignment (maybe empty) arrived since the subscription or revocation
+        self._held: frozenset[tuple[str, int]] = frozenset()  # partitions paused while a batch waits on retries
         conf: dict[str, Any] = {
             "bootstrap.servers": settings.kafka_bootstrap,
             "group.id": group_id,
@@ -180,12 +181,9 @@ class StreamProcessor:
                     log.info("stop requested during retries; committing what is done")
                     unfinished = stopping.unfinished
                 self._deliver(stop)
-                if unfinished is None:
-                    consumer.commit(asynchronous=False)  # the positions: everything consumed is handled
-                else:
-                    consumer.commit(
-                        offsets=_offsets_after_stop(msgs, unfinished, self.settings.topic), asynchronous=False
-                    )
+                self._release()
+                offsets = None if unfinished is None else _offsets_after_stop(msgs, unfinished, self.settings.topic)
+                self._commit(consumer, offsets)
                 metrics.BATCH_SIZE.labels(self._service).observe(len(msgs))
                 metrics.HANDLER_SECONDS.labels(self._service).observe(time.perf_counter() - started)
         finally:
@@ -197,6 +195,68 @@ class StreamProcessor:
             self._consumer = None
             self._joined.clear()
             self._subscribed_at = None
+
+    def _commit(self, consumer: Consumer, offsets: list[TopicPartition] | None) -> None:
+        """Commit the positions (or ``offsets``); a commit the group refuses is not fatal.
+
+        After a rebalance (another member took the partitions while a long outage lasted) the group
+        refuses the commit: the new owner replays the batch from the last commit (at least once,
+        deduplicated downstream by the events' derived ids), and this consumer carries on.
+        """
+        try:
+            if offsets is None:
+                consumer.commit(asynchronous=False)  # the positions: everything consumed is handled
+            else:
+                consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if getattr(err, "code", lambda: None)() == KafkaError._NO_OFFSET:
+                return
+            if getattr(err, "fatal", lambda: False)():
+                raise
+            metrics.RETRIES.labels(self._service, "commit").inc()
+            log.warning("commit refused (%s); the batch will be replayed by the partitions' owner", exc)
+
+    def _keep_alive(self, seconds: float, stop: threading.Event) -> bool:
+        """Wait ``seconds`` while staying in the group; True when a stop was asked for.
+
+        A handler retrying through a long outage would otherwise not poll for longer than
+        ``max.poll.interval.ms`` and be thrown out of its group (then its commit fails). So the
+        assigned partitions are paused and the consumer keeps polling: no message comes, the group
+        sees a live member. A partition assigned meanwhile (a rebalance) is paused too, and a message
+        that slipped through is put back (seek) for after the outage.
+        """
+        consumer = self._consumer
+        if consumer is None:
+            return stop.wait(seconds)
+        deadline = time.monotonic() + seconds
+        while True:
+            if stop.is_set():
+                return True
+            self._hold(consumer)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            msg = consumer.poll(min(left, 1.0))
+            if msg is not None and msg.error() is None:
+                consumer.seek(TopicPartition(msg.topic() or "", msg.partition() or 0, msg.offset() or 0))
+
+    def _hold(self, consumer: Consumer) -> None:
+        new = self._assignment - self._held
+        if new:
+            consumer.pause([TopicPartition(t, p) for t, p in new])
+            self._held = self._held | new
+
+    def _release(self) -> None:
+        """Resume what was held for retries (a quarantine keeps its own pause)."""
+        consumer, held = self._consumer, self._held & self._assignment
+        self._held = frozenset()
+        if consumer is None or not held:
+            return
+        if self._want_paused:
+            self._paused_assignment = None  # re-applied at the next poll
+            return
+        consumer.resume([TopicPartition(t, p) for t, p in held])
 
     def _deliver(self, stop: threading.Event) -> None:
         """Wait for the batch's outputs; retry forever (bounded backoff) rather than commit unsent work."""
@@ -210,7 +270,7 @@ class StreamProcessor:
                 if stop.is_set():
                     raise
                 log.warning("Kafka did not acknowledge outputs, retrying in %.1f s: %s", backoff, exc)
-                time.sleep(backoff)
+                self._keep_alive(backoff, threading.Event())  # finish delivering even if a stop comes
                 backoff = min(backoff * 2, self._max_backoff)
 
     def _process(self, msgs: list[Message], stop: threading.Event) -> None:
@@ -326,13 +386,14 @@ class StreamProcessor:
                 metrics.RETRIES.labels(self._service, topic).inc()
                 level = logging.INFO if isinstance(exc, NotReadyError) else logging.WARNING
                 log.log(level, "retryable failure on %s, retrying in %.1f s: %s", topic, backoff, exc)
-                if stop.wait(backoff):
+                if self._keep_alive(backoff, stop):
                     raise _Stopping() from exc
                 backoff = min(backoff * 2, self._max_backoff)
 
     # ----------------------------------------------------------------- callbacks
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assignment = frozenset((p.topic, p.partition) for p in partitions)
+        self._held = frozenset()  # a fresh assignment starts unpaused
         self._paused_assignment = None
         self._assignment_received = True
         if self._assignment:
@@ -348,6 +409,7 @@ class StreamProcessor:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assignment = frozenset()
+        self._held = frozenset()
         self._paused_assignment = None
         self._assignment_received = False
         self._joined.clear()
