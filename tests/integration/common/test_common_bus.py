@@ -243,3 +243,40 @@ def test_stop_during_retries_commits_only_what_was_handled(
     assert [o["event_id"] for o in outputs] == [recs[0]["event_id"], recs[1]["event_id"]]
     # Events 0 and 1 are committed; the stuck event (offset 2) and everything after it will be replayed.
     assert committed_total(settings, group_id, "interactions.raw") == 2
+
+
+def test_a_message_near_the_size_limit_is_dead_lettered_truncated_and_the_next_one_handled(
+    make_settings: Callable[..., CommonSettings], group_id: str
+) -> None:
+    """1,040,000 bytes: a dead letter carrying it whole would not fit in a Kafka message itself."""
+    import hashlib
+
+    from confluent_kafka import Producer
+
+    from services.common.deadletter import MAX_RAW_BYTES
+
+    settings = make_settings(service_name="bus-test")
+    huge = b"\x00" + bytes(range(256)) * (1_040_000 // 256) + b"\x01" * (1_040_000 % 256 - 1)
+    assert len(huge) == 1_040_000
+    big = Producer({"bootstrap.servers": settings.kafka_bootstrap, "message.max.bytes": 2_000_000})
+    big.produce(settings.topic("interactions.raw"), huge, key=b"k")
+    assert big.flush(30) == 0
+    producer = EventProducer(settings)
+    after = interaction(9)
+    producer.produce("interactions.raw", after, "k")
+    producer.flush()
+
+    processor = StreamProcessor(
+        settings, ["interactions.raw"], group_id, lambda e: [Out("interactions.valid", e.value)]
+    )
+    stop, thread = _run(processor)
+    try:
+        outputs = read_topic(settings, "interactions.valid", until=1)
+        dead = read_topic(settings, "deadletter", until=1)
+    finally:
+        stop.set()
+        thread.join(15)
+    assert thread.is_alive() is False and [o["event_id"] for o in outputs] == [after["event_id"]]
+    assert len(dead) == 1 and dead[0]["error_type"] == "decode"
+    assert dead[0]["raw"] == huge[:MAX_RAW_BYTES] and dead[0]["raw_size"] == 1_040_000
+    assert dead[0]["raw_sha256"] == hashlib.sha256(huge).hexdigest()
