@@ -1,12 +1,25 @@
-"""Drain3 template mining with throttled, restart-proof persistence (file or Redis)."""
+"""Drain3 template mining with throttled, restart-proof persistence (file or Redis).
+
+drain3 stores its state with jsonpickle, which can name and call any importable function: a state
+another process wrote (Redis is shared) could run code when loaded. So a state is checked before
+jsonpickle sees it: only drain3's own classes and an OrderedDict may appear, nothing may be called
+but the OrderedDict; anything else is refused, logged, and the miner starts with no templates.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
 import time
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
+import jsonpickle
 from drain3 import TemplateMiner
 from drain3.file_persistence import FilePersistence
 from drain3.persistence_handler import PersistenceHandler
@@ -16,6 +29,59 @@ from drain3.template_miner_config import TemplateMinerConfig
 from services.logclassifier.masking import drain_masking
 
 log = logging.getLogger(__name__)
+
+
+ALLOWED_OBJECTS = frozenset(
+    {
+        "drain3.drain.Drain",
+        "drain3.drain.LogCluster",
+        "drain3.drain.LogClusterCache",
+        "drain3.drain.Node",
+        "drain3.simple_profiler.NullProfiler",
+    }
+)
+ALLOWED_TYPES = frozenset({"collections.OrderedDict"})  # the only callable a state may name (py/reduce)
+DATA_TAGS = frozenset({"py/object", "py/state", "py/tuple", "py/reduce", "py/type", "py/id", "py/set"})
+
+
+class UnsafeState(ValueError):
+    """A drain3 state that names something other than drain3's own data classes."""
+
+
+def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            yield node
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def check_drain_state(text: bytes | str) -> None:
+    """Refuse (UnsafeState) a jsonpickle document that could do more than rebuild drain3's templates."""
+    try:
+        tree = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise UnsafeState(f"not JSON: {exc}") from None
+    for node in _nodes(tree):
+        for tag, value in node.items():
+            if tag.startswith("json://"):  # a non-string dict key (keys=True): a jsonpickle document itself
+                check_drain_state(tag[len("json://") :])
+                continue
+            if not tag.startswith("py/"):
+                continue
+            if tag not in DATA_TAGS:
+                raise UnsafeState(f"tag {tag} is not allowed in a template state")
+            if tag == "py/object" and value not in ALLOWED_OBJECTS:
+                raise UnsafeState(f"class {value!r} is not allowed in a template state")
+            if tag == "py/type" and value not in ALLOWED_TYPES:
+                raise UnsafeState(f"type {value!r} is not allowed in a template state")
+            if tag == "py/reduce" and not (
+                isinstance(value, list) and value and value[0] == {"py/type": "collections.OrderedDict"}
+            ):
+                raise UnsafeState("a reduce that does not rebuild an OrderedDict")
 
 
 class _ThrottledMiner(TemplateMiner):
@@ -31,6 +97,24 @@ class _ThrottledMiner(TemplateMiner):
         if change_type != "none" and time.time() - self.last_save_time >= self.interval_s:
             return f"{change_type} ({cluster_id})"
         return None
+
+    def load_state(self) -> None:
+        """drain3's load_state, with the state checked before jsonpickle decodes it (read once)."""
+        state = self.persistence_handler.load_state()
+        if state is None:
+            return
+        try:
+            if self.config.snapshot_compress_state:
+                state = zlib.decompress(base64.b64decode(state))
+            check_drain_state(state)
+        except (UnsafeState, zlib.error, binascii.Error) as exc:
+            log.error("template state refused, starting with no templates: %s", exc)
+            return
+        loaded = jsonpickle.loads(state, keys=True)
+        self.drain.id_to_cluster = loaded.id_to_cluster
+        self.drain.clusters_counter = loaded.clusters_counter
+        self.drain.root_node = loaded.root_node
+        log.info("restored %d templates", len(loaded.clusters))
 
 
 def redis_persistence(redis_url: str, password: str | None, key: str) -> RedisPersistence:
