@@ -90,6 +90,7 @@ bench-drift: $(STAMP) ## Drift detectors on streams with known change points and
 	$(PY) -m bench.drift.evaluate --quick
 	$(PY) -m bench.drift.seasonal --seeds 2 --days 3
 	$(PY) -m bench.drift.throughput
+	$(PY) -m bench.drift.checkpoint_cost
 
 bench-logclassifier: $(STAMP) ## Log lines/s classified, warm template cache and all-new templates; macro-F1
 	$(PY) -m bench.logclassifier.throughput
