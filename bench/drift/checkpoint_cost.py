@@ -34,7 +34,8 @@ def _fed_monitor(interactions: int) -> DriftMonitor:
     mon = DriftMonitor(th, MemoryPendingStore())
     mon.handle("model.events", model)
     for batch in pipe.batches(interactions):
-        for topic, events in (("features", batch.features), ("predictions", batch.predictions), ("labels", batch.labels)):
+        streams = (("features", batch.features), ("predictions", batch.predictions), ("labels", batch.labels))
+        for topic, events in streams:
             for e in events:
                 mon.handle(topic, e)
     return mon

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal
 
+from services.common.commands import sign_command
 from services.common.events import derived_id, now_ms
 from services.healer.actions.base import ActionContext, ActionResult, TargetMissing
 from services.healer.actions.registry import get_action
@@ -623,7 +624,10 @@ class Healer:
             step=step,
             action_id=action_id,
             attempt=attempt,
-            publish_command=lambda record: self.publish("commands", record, record["target"]),
+            # Signed as it leaves, after the action's last change to it: what is signed is what is sent.
+            publish_command=lambda record: self.publish(
+                "commands", sign_command(record, self.settings), record["target"]
+            ),
             docker=self.docker,
             safety=self.safety,
             alerter=self.alerter,

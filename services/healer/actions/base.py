@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from services.common.commands import sign_command
 from services.common.events import derived_id, header
 from services.healer.handlers import IncidentView, PlannedStep
 
@@ -115,7 +114,7 @@ def command_record(
         "incident_id": inc.incident_id,
         "params": {k: str(v) for k, v in merged.items()},
     }
-    return sign_command(record, ctx.settings)
+    return record
 
 
 class CommandAction(Action):

@@ -23,6 +23,7 @@ from healer_itest_support import (
 from kit.kafka import read_topic
 from kit.wait import poll
 from services.common.bus import EventProducer, StreamProcessor
+from services.common.commands import authenticate_command
 from services.common.events import header
 from services.common.http import create_app
 from services.healer.api import add_routes
@@ -67,6 +68,9 @@ def test_concept_drift_leads_to_a_gated_retrain_command_and_resolves_when_a_new_
             ("retrain", "trainer", inc["incident_id"])
         ]
         assert commands[0]["params"]["gated"] == "true"
+        # What the trainer will check: signed by the guard, over the command exactly as sent.
+        assert authenticate_command(commands[0], settings) == "healer"
+        assert "fresh_data" not in commands[0]["params"] and commands[0]["params"]["since_ms"]
         healer.on_model_event(model_event("live", 7, 6, command_id=None))  # the trainer acting on its own
         healer.on_model_event(model_event("live", 2, 1, commands[0]["event_id"]))  # its answer to this command
         assert healer.wait_idle(30)
