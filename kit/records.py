@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.common.events import header
+
+if TYPE_CHECKING:  # a type only: the benchmarks that send interactions need no LightGBM
+    from services.common.model.bundle import LabelledRow
 
 
 def interaction(i: int, source: str = "test") -> dict[str, Any]:
@@ -24,4 +27,16 @@ def interaction(i: int, source: str = "test") -> dict[str, Any]:
         "dwell_s": 12.5,
         "remote": bool(i % 2),
         "hour_of_day": i % 24,
+    }
+
+
+def feature_vector(row: LabelledRow, member_id: str, job_id: str) -> dict[str, Any]:
+    """The fields of a FeatureVector that carry ``row``'s features for one member and job (what the feature
+    service writes the online store from)."""
+    return {
+        "member_id": member_id,
+        "job_id": job_id,
+        "interaction_ts": 1,
+        "numeric": dict(row.numeric),
+        "categorical": dict(row.categorical),
     }

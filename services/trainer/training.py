@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -264,23 +264,36 @@ class Trainer:
         self, conn: psycopg.Connection, version: registry.ModelVersion, verdict: Verdict, cmd: TrainerCommand | None
     ) -> dict[str, Any]:
         """The ModelPublished record of the new version; a command's is kept as its answer, for a replay."""
-        s = self.settings
-        event = handlers.model_event(
-            source=s.service_name,
-            model_name=s.model_name,
-            version=version.version,
-            status=verdict.status,
-            artifact_uri=version.artifact_uri,
-            metrics=verdict.metrics,
-            params=version.params,
-            reason=verdict.why,
-            previous_version=version.parent_version,
-            profile=version.profile,
-            command_id=cmd.event_id if cmd else None,
-        )
+        event = self._version_event(version, verdict.status, verdict.why, version.parent_version, cmd, verdict.metrics)
         if cmd is not None:
             store.record_command(conn, cmd.event_id, cmd.command, [event])
         return event
+
+    def _version_event(
+        self,
+        version: registry.ModelVersion,
+        status: handlers.ModelStatus,
+        reason: str,
+        previous_version: int | None,
+        cmd: TrainerCommand | None,
+        metrics: Mapping[str, float] | None = None,
+    ) -> dict[str, Any]:
+        """The ModelPublished record of a registered version, with its metrics as the registry holds them
+        unless the caller has them at hand; a command's answer carries the command's id."""
+        s = self.settings
+        return handlers.model_event(
+            source=s.service_name,
+            model_name=s.model_name,
+            version=version.version,
+            status=status,
+            artifact_uri=version.artifact_uri,
+            metrics=version.float_metrics() if metrics is None else metrics,
+            params=version.params,
+            reason=reason,
+            previous_version=previous_version,
+            profile=version.profile,
+            command_id=cmd.event_id if cmd else None,
+        )
 
     def _live_metrics(
         self, live: registry.ModelVersion | None, holdout: Sequence[LabelledRow], y_hold: list[bool]
@@ -314,30 +327,10 @@ class Trainer:
             store.set_status(conn, s.model_name, live.version, "rolled_back")
             trainer_metrics.MODELS.labels("rolled_back").inc()
             store.set_live(conn, s.model_name, restored.version, reason)
-            common = {"source": s.service_name, "model_name": s.model_name, "command_id": cmd.event_id}
+            rolled_back_reason = f"{reason}; v{restored.version} restored"
             events = [
-                handlers.model_event(
-                    **common,
-                    version=live.version,
-                    status="rolled_back",
-                    artifact_uri=live.artifact_uri,
-                    metrics=live.float_metrics(),
-                    params=live.params,
-                    reason=f"{reason}; v{restored.version} restored",
-                    previous_version=live.parent_version,
-                    profile=live.profile,
-                ),
-                handlers.model_event(
-                    **common,
-                    version=restored.version,
-                    status="live",
-                    artifact_uri=restored.artifact_uri,
-                    metrics=restored.float_metrics(),
-                    params=restored.params,
-                    reason=reason,
-                    previous_version=live.version,
-                    profile=restored.profile,
-                ),
+                self._version_event(live, "rolled_back", rolled_back_reason, live.parent_version, cmd),
+                self._version_event(restored, "live", reason, live.version, cmd),
             ]
             store.record_command(conn, cmd.event_id, cmd.command, events)
         # INFO, not WARNING: a rollback is a remedy, and WARN+ records feed the log-classifier's incidents.

@@ -15,12 +15,16 @@ def _normalise(p: Sequence[float]) -> list[float]:
     return [max(x, 0.0) / total for x in p]
 
 
+def _normalised_pair(p: Sequence[float], q: Sequence[float], mismatch: str) -> tuple[list[float], list[float]]:
+    """Both distributions normalised; bins that do not match one for one raise ``mismatch`` with both counts."""
+    if len(p) != len(q):
+        raise ValueError(mismatch.format(len(p), len(q)))
+    return _normalise(p), _normalise(q)
+
+
 def psi(expected: Sequence[float], actual: Sequence[float], eps: float = EPS) -> float:
     """Population stability index; 0.1 is a small shift, 0.25 a major one (the usual rule of thumb)."""
-    if len(expected) != len(actual):
-        raise ValueError(f"psi: {len(expected)} expected bins vs {len(actual)} actual bins")
-    e = _normalise(expected)
-    a = _normalise(actual)
+    e, a = _normalised_pair(expected, actual, "psi: {} expected bins vs {} actual bins")
     total = 0.0
     for ei, ai in zip(e, a, strict=True):
         ei = max(ei, eps)
@@ -31,10 +35,7 @@ def psi(expected: Sequence[float], actual: Sequence[float], eps: float = EPS) ->
 
 def js_divergence(p: Sequence[float], q: Sequence[float]) -> float:
     """Jensen-Shannon divergence in bits: 0 for identical, 1 for disjoint distributions."""
-    if len(p) != len(q):
-        raise ValueError(f"js: {len(p)} vs {len(q)} bins")
-    pn = _normalise(p)
-    qn = _normalise(q)
+    pn, qn = _normalised_pair(p, q, "js: {} vs {} bins")
     total = 0.0
     for pi, qi in zip(pn, qn, strict=True):
         m = 0.5 * (pi + qi)

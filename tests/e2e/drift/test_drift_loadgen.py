@@ -24,6 +24,7 @@ from loadgen.faults.base import Fault
 STABLE = 4_000  # interactions before the fault: numeric warm-up 1000, error-rate warm-up 2000 labels
 FAULTY = 4_000
 STABLE_LONG = 34_000  # the no-incident proof: 34k interactions = 102k events (features, predictions, labels)
+FAULT_AT = PREROLL + 6000 + STABLE  # the fault's first interaction
 
 
 @pytest.fixture
@@ -69,56 +70,55 @@ def show(incidents: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     return [(i["type"], i["target"], i["summary"]) for i in incidents]
 
 
-def test_covariate_shift_gives_one_data_drift_incident_naming_the_feature(
-    drift: DriftProcess, make_settings: Callable[..., Any]
-) -> None:
-    fault = with_fault("covariate_shift", PREROLL + 6000 + STABLE, feature="salary_k", std="2")
-    incidents, sent, secs = run(drift, make_settings, fault, STABLE + FAULTY)
-    print(f"covariate_shift: {sent} messages in {secs:.1f}s; incidents {show(incidents)}")
-    drift_incidents = by_type(incidents, "data_drift")
-    assert len(drift_incidents) == 1, show(incidents)
-    inc = drift_incidents[0]
+Scenario = Callable[[Fault, str, int], tuple[dict[str, Any], list[dict[str, Any]]]]
+
+
+@pytest.fixture
+def one_incident(drift: DriftProcess, make_settings: Callable[..., Any]) -> Scenario:
+    """Runs a fault's scenario over a number of interactions: the one incident of a kind it must give,
+    and every incident record."""
+
+    def scenario(fault: Fault, kind: str, interactions: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        incidents, sent, secs = run(drift, make_settings, fault, interactions)
+        print(f"{fault.name}: {sent} messages in {secs:.1f}s; incidents {show(incidents)}")
+        found = by_type(incidents, kind)
+        assert len(found) == 1, show(incidents)
+        return found[0], incidents
+
+    return scenario
+
+
+def test_covariate_shift_gives_one_data_drift_incident_naming_the_feature(one_incident: Scenario) -> None:
+    fault = with_fault("covariate_shift", FAULT_AT, feature="salary_k", std="2")
+    inc, _ = one_incident(fault, "data_drift", STABLE + FAULTY)
     assert inc["target"] == "salary_k" and inc["fingerprint"] == "data_drift:salary_k"
     assert inc["evidence"]["feature"] == "salary_k"
     assert float(inc["evidence"]["after_mean"]) > float(inc["evidence"]["before_mean"]) + 40  # +2 std = +80k
 
 
-def test_label_function_change_gives_a_concept_drift_incident(
-    drift: DriftProcess, make_settings: Callable[..., Any]
-) -> None:
-    fault = with_fault("concept_drift", PREROLL + 6000 + STABLE)
-    incidents, sent, secs = run(drift, make_settings, fault, STABLE + FAULTY)
-    print(f"concept_drift: {sent} messages in {secs:.1f}s; incidents {show(incidents)}")
-    concept = by_type(incidents, "concept_drift")
-    assert len(concept) == 1, show(incidents)
-    updates = [i for i in incidents if i["incident_id"] == concept[0]["incident_id"] and i["count"] > 1]
+def test_label_function_change_gives_a_concept_drift_incident(one_incident: Scenario) -> None:
+    fault = with_fault("concept_drift", FAULT_AT)
+    concept, incidents = one_incident(fault, "concept_drift", STABLE + FAULTY)
+    updates = [i for i in incidents if i["incident_id"] == concept["incident_id"] and i["count"] > 1]
     assert all(u["evidence"]["state"] == "persisting" for u in updates)  # still worse: the same incident
-    ev = concept[0]["evidence"]
-    assert concept[0]["target"] == "job_apply"
+    ev = concept["evidence"]
+    assert concept["target"] == "job_apply"
     assert float(ev["after_error_rate"]) > float(ev["before_error_rate"])
     assert by_type(incidents, "data_drift") == [] and by_type(incidents, "skew") == []  # features did not move
 
 
-def test_unit_change_gives_a_skew_incident_naming_the_feature(
-    drift: DriftProcess, make_settings: Callable[..., Any]
-) -> None:
-    fault = with_fault("unit_change", PREROLL + 6000 + STABLE, feature="salary_k", factor="1000")
-    incidents, sent, secs = run(drift, make_settings, fault, STABLE + FAULTY)
-    print(f"unit_change: {sent} messages in {secs:.1f}s; incidents {show(incidents)}")
-    skew = by_type(incidents, "skew")
-    assert len(skew) == 1, show(incidents)
-    assert skew[0]["target"] == "salary_k" and skew[0]["fingerprint"] == "skew:salary_k"
-    assert "unit or scaling" in skew[0]["summary"]
+def test_unit_change_gives_a_skew_incident_naming_the_feature(one_incident: Scenario) -> None:
+    fault = with_fault("unit_change", FAULT_AT, feature="salary_k", factor="1000")
+    skew, _ = one_incident(fault, "skew", STABLE + FAULTY)
+    assert skew["target"] == "salary_k" and skew["fingerprint"] == "skew:salary_k"
+    assert "unit or scaling" in skew["summary"]
 
 
-def test_null_burst_gives_a_data_quality_incident(drift: DriftProcess, make_settings: Callable[..., Any]) -> None:
-    fault = with_fault("null_burst", PREROLL + 6000 + STABLE, 500, feature="skill_match")
-    incidents, sent, secs = run(drift, make_settings, fault, STABLE + 2000)
-    print(f"null_burst: {sent} messages in {secs:.1f}s; incidents {show(incidents)}")
-    quality = by_type(incidents, "data_quality")
-    assert len(quality) == 1, show(incidents)
-    assert quality[0]["target"] == "skill_match" and quality[0]["root_cause"] == "data_quality"
-    assert "null" in quality[0]["evidence"]["reasons"]
+def test_null_burst_gives_a_data_quality_incident(one_incident: Scenario) -> None:
+    fault = with_fault("null_burst", FAULT_AT, 500, feature="skill_match")
+    quality, incidents = one_incident(fault, "data_quality", STABLE + 2000)
+    assert quality["target"] == "skill_match" and quality["root_cause"] == "data_quality"
+    assert "null" in quality["evidence"]["reasons"]
     assert [i for i in incidents if i["type"] != "data_quality"] == []
     assert len({i["incident_id"] for i in incidents}) == 1
 

@@ -1,11 +1,17 @@
-"""What a service's GET /ready answers, for tests that wait on it or read its reasons."""
+"""What a service's GET /ready answers, for tests that wait on it or read its reasons; the relay service
+(tests/support/relay.py) started as a process of its own."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from services.common.settings import REPO_ROOT
 
 
 @dataclass(frozen=True)
@@ -37,3 +43,16 @@ def get_ready(port: int) -> ReadyAnswer | None:
     except httpx.HTTPError:
         return None
     return ReadyAnswer(reply.status_code, reply.json())
+
+
+def start_relay(env: Mapping[str, str], stderr: int, **settings: str) -> subprocess.Popen[bytes]:
+    """``python -m tests.support.relay`` with ``env`` and the ``AIG_*`` ``settings`` over it, its stderr to
+    ``stderr`` (a pipe must be read, or a chatty relay blocks); its logs stay out of Kafka, so that only the
+    relay's own records are on the test's topics."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.support.relay"],
+        cwd=REPO_ROOT,
+        env={**env, "AIG_LOG_TO_KAFKA": "false", **settings},
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -19,18 +20,27 @@ from services.common.logs import KafkaLogHandler
 from services.common.settings import CommonSettings
 
 
-def _run(processor: StreamProcessor) -> tuple[threading.Event, threading.Thread]:
+@pytest.fixture
+def settings(make_settings: Callable[..., CommonSettings]) -> CommonSettings:
+    """One service name for the loops under test, on this test's topics."""
+    return make_settings(service_name="bus-test")
+
+
+@contextmanager
+def _running(processor: StreamProcessor) -> Iterator[threading.Thread]:
+    """The processor's loop in a thread, ready, for the block; stopped and joined afterwards."""
     stop = threading.Event()
     thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
     thread.start()
-    assert processor.wait_ready(30), "consumer did not join its group"
-    return stop, thread
+    try:
+        assert processor.wait_ready(30), "consumer did not join its group"
+        yield thread
+    finally:
+        stop.set()
+        thread.join(15)
 
 
-def test_poison_messages_go_to_deadletter_and_processing_goes_on(
-    make_settings: Callable[..., CommonSettings], group_id: str
-) -> None:
-    settings = make_settings(service_name="bus-test")
+def test_poison_messages_go_to_deadletter_and_processing_goes_on(settings: CommonSettings, group_id: str) -> None:
     producer = EventProducer(settings)
     good = [interaction(i) for i in range(6)]
     good[2]["region"] = "atlantis"  # breaks the handler's contract
@@ -51,13 +61,9 @@ def test_poison_messages_go_to_deadletter_and_processing_goes_on(
         yield Out("interactions.valid", event.value, event.key)
 
     processor = StreamProcessor(settings, ["interactions.raw"], group_id, handle)
-    stop, thread = _run(processor)
-    try:
+    with _running(processor):
         outputs = read_topic(settings, "interactions.valid", until=4)
         dead = read_topic(settings, "deadletter", until=3)
-    finally:
-        stop.set()
-        thread.join(15)
     assert sorted(o["event_id"] for o in outputs) == sorted(good[i]["event_id"] for i in (0, 1, 3, 5))
     by_kind = {d["error_type"]: d for d in dead}
     assert set(by_kind) == {"decode", "contract", "handler"}
@@ -70,10 +76,7 @@ def test_poison_messages_go_to_deadletter_and_processing_goes_on(
     assert processor.dead_lettered == 3 and processor.processed == 4
 
 
-def test_retryable_errors_are_retried_not_dead_lettered(
-    make_settings: Callable[..., CommonSettings], group_id: str
-) -> None:
-    settings = make_settings(service_name="bus-test")
+def test_retryable_errors_are_retried_not_dead_lettered(settings: CommonSettings, group_id: str) -> None:
     producer = EventProducer(settings)
     rec = interaction(1)
     producer.produce("interactions.raw", rec, "k")
@@ -87,18 +90,13 @@ def test_retryable_errors_are_retried_not_dead_lettered(
         return [Out("interactions.valid", event.value, event.key)]
 
     processor = StreamProcessor(settings, ["interactions.raw"], group_id, handle)
-    stop, thread = _run(processor)
-    try:
+    with _running(processor):
         outputs = read_topic(settings, "interactions.valid", until=1)
-    finally:
-        stop.set()
-        thread.join(15)
     assert [o["event_id"] for o in outputs] == [rec["event_id"]]
     assert failures["left"] == 0 and processor.dead_lettered == 0
 
 
-def test_batch_handler_isolates_the_poison_event(make_settings: Callable[..., CommonSettings], group_id: str) -> None:
-    settings = make_settings(service_name="bus-test")
+def test_batch_handler_isolates_the_poison_event(settings: CommonSettings, group_id: str) -> None:
     producer = EventProducer(settings)
     recs = [interaction(i) for i in range(20)]
     recs[7]["salary_k"] = -1.0
@@ -114,20 +112,15 @@ def test_batch_handler_isolates_the_poison_event(make_settings: Callable[..., Co
         return [Out("interactions.valid", e.value, e.key) for e in events]
 
     processor = StreamProcessor(settings, ["interactions.raw"], group_id, handle_batch=handle_batch)
-    stop, thread = _run(processor)
-    try:
+    with _running(processor):
         outputs = read_topic(settings, "interactions.valid", until=19)
         dead = read_topic(settings, "deadletter", until=1)
-    finally:
-        stop.set()
-        thread.join(15)
     assert len(outputs) == 19 and recs[7]["event_id"] not in {o["event_id"] for o in outputs}
     assert [d["error"] for d in dead] == ["ValueError: negative salary in batch"]
     assert max(calls) > 1, "events were never handled as a batch"
 
 
-def test_pause_stops_consumption_until_resume(make_settings: Callable[..., CommonSettings], group_id: str) -> None:
-    settings = make_settings(service_name="bus-test")
+def test_pause_stops_consumption_until_resume(settings: CommonSettings, group_id: str) -> None:
     producer = EventProducer(settings)
     seen: list[str] = []
 
@@ -136,8 +129,7 @@ def test_pause_stops_consumption_until_resume(make_settings: Callable[..., Commo
         return []
 
     processor = StreamProcessor(settings, ["interactions.raw"], group_id, handle)
-    stop, thread = _run(processor)
-    try:
+    with _running(processor):
         processor.pause()
         threading.Event().wait(1.0)
         for i in range(5):
@@ -150,9 +142,6 @@ def test_pause_stops_consumption_until_resume(make_settings: Callable[..., Commo
             if len(seen) == 5:
                 break
             threading.Event().wait(0.1)
-    finally:
-        stop.set()
-        thread.join(15)
     assert len(seen) == 5
 
 
@@ -213,12 +202,9 @@ def test_producer_refuses_records_that_break_the_schema(
         producer.produce("interactions.raw", json.loads(json.dumps(bad)))
 
 
-def test_stop_during_retries_commits_only_what_was_handled(
-    make_settings: Callable[..., CommonSettings], group_id: str
-) -> None:
+def test_stop_during_retries_commits_only_what_was_handled(settings: CommonSettings, group_id: str) -> None:
     from kit.kafka import committed_total
 
-    settings = make_settings(service_name="bus-test")
     producer = EventProducer(settings)
     recs = [interaction(i) for i in range(5)]
     for rec in recs[:3]:
@@ -234,11 +220,9 @@ def test_stop_during_retries_commits_only_what_was_handled(
         return [Out("interactions.valid", event.value, event.key)]
 
     processor = StreamProcessor(settings, ["interactions.raw"], group_id, handle, max_retry_backoff_s=0.2)
-    stop, thread = _run(processor)
-    outputs = read_topic(settings, "interactions.valid", until=2)
-    threading.Event().wait(1.0)
-    stop.set()
-    thread.join(15)
+    with _running(processor) as thread:
+        outputs = read_topic(settings, "interactions.valid", until=2)
+        threading.Event().wait(1.0)
     assert not thread.is_alive()
     assert [o["event_id"] for o in outputs] == [recs[0]["event_id"], recs[1]["event_id"]]
     # Events 0 and 1 are committed; the stuck event (offset 2) and everything after it will be replayed.
@@ -246,7 +230,7 @@ def test_stop_during_retries_commits_only_what_was_handled(
 
 
 def test_a_message_near_the_size_limit_is_dead_lettered_truncated_and_the_next_one_handled(
-    make_settings: Callable[..., CommonSettings], group_id: str
+    settings: CommonSettings, group_id: str
 ) -> None:
     """1,040,000 bytes: a dead letter carrying it whole would not fit in a Kafka message itself."""
     import hashlib
@@ -255,7 +239,6 @@ def test_a_message_near_the_size_limit_is_dead_lettered_truncated_and_the_next_o
 
     from services.common.deadletter import MAX_RAW_BYTES
 
-    settings = make_settings(service_name="bus-test")
     huge = b"\x00" + bytes(range(256)) * (1_040_000 // 256) + b"\x01" * (1_040_000 % 256 - 1)
     assert len(huge) == 1_040_000
     big = Producer({"bootstrap.servers": settings.kafka_bootstrap, "message.max.bytes": 2_000_000})
@@ -269,13 +252,9 @@ def test_a_message_near_the_size_limit_is_dead_lettered_truncated_and_the_next_o
     processor = StreamProcessor(
         settings, ["interactions.raw"], group_id, lambda e: [Out("interactions.valid", e.value)]
     )
-    stop, thread = _run(processor)
-    try:
+    with _running(processor) as thread:
         outputs = read_topic(settings, "interactions.valid", until=1)
         dead = read_topic(settings, "deadletter", until=1)
-    finally:
-        stop.set()
-        thread.join(15)
     assert thread.is_alive() is False and [o["event_id"] for o in outputs] == [after["event_id"]]
     assert len(dead) == 1 and dead[0]["error_type"] == "decode"
     assert dead[0]["raw"] == huge[:MAX_RAW_BYTES] and dead[0]["raw_size"] == 1_040_000

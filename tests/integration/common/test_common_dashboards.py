@@ -22,6 +22,7 @@ import services
 from kit.records import interaction
 from services.common.bus import EventProducer
 from services.common.settings import REPO_ROOT, CommonSettings
+from tests.integration.common.service_itest_support import start_relay
 
 sys.path.insert(0, str(REPO_ROOT / "infra" / "grafana"))
 import dashboards
@@ -67,19 +68,8 @@ def test_bus_panels_show_a_running_service(
     producer = EventProducer(settings)
     with socket.socket() as sock:  # Prometheus scrapes the default ports only: the relay must get 8001
         assert sock.connect_ex(("127.0.0.1", 8001)) != 0, "port 8001 is taken (a running demo?): stop it first"
-    env = {
-        **settings_env,
-        "AIG_HTTP_PORT": "8001",
-        "AIG_SERVICE_NAME": "relay-dash",
-        "AIG_LOG_TO_KAFKA": "false",
-        "AIG_DELAY_MS": "1",
-    }
-    relay = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.relay"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    relay = start_relay(
+        settings_env, subprocess.DEVNULL, AIG_HTTP_PORT="8001", AIG_SERVICE_NAME="relay-dash", AIG_DELAY_MS="1"
     )
     query = 'sum by (service, topic) (rate(aig_messages_in_total{service="relay-dash"}[1m]))'
     result: list[dict[str, Any]] = []

@@ -7,23 +7,25 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from kit.kafka import committed_total, read_topic
 from kit.records import interaction
 from services.common.bus import EventProducer
 from services.common.settings import REPO_ROOT, CommonSettings
+from tests.integration.common.service_itest_support import start_relay
 
 
-def _start_relay(env: dict[str, str], group_id: str, **extra: str) -> subprocess.Popen[bytes]:
-    env = {**env, "AIG_GROUP_ID": group_id, "AIG_LOG_TO_KAFKA": "false", **extra}
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.support.relay"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+@contextmanager
+def _relay(env: dict[str, str], group_id: str, **settings: str) -> Iterator[subprocess.Popen[bytes]]:
+    """The relay as a process in consumer group ``group_id`` for the block; stopped (SIGTERM) afterwards."""
+    relay = start_relay(env, subprocess.PIPE, AIG_GROUP_ID=group_id, **settings)
+    try:
+        yield relay
+    finally:
+        relay.terminate()
+        relay.wait(20)
 
 
 def _produce(settings: CommonSettings, n: int) -> set[str]:
@@ -66,21 +68,17 @@ def test_no_event_is_lost_when_the_consumer_is_killed(
     settings = make_settings()
     total = 20_000
     sent = _produce(settings, total)
-    relay = _start_relay(settings_env, group_id, AIG_BATCH_SIZE="250", AIG_DELAY_MS="0.05")
-    try:
+    with _relay(settings_env, group_id, AIG_BATCH_SIZE="250", AIG_DELAY_MS="0.05") as relay:
         before_kill = _wait_for_outputs(settings, total // 3, 120)
         assert before_kill >= total // 3, "relay made no progress"
         relay.send_signal(signal.SIGKILL)
         relay.wait(10)
         assert relay.returncode == -signal.SIGKILL
         assert _count_outputs(settings) < total, "the kill came too late to prove anything"
-        relay = _start_relay(settings_env, group_id, AIG_BATCH_SIZE="250")
+    with _relay(settings_env, group_id, AIG_BATCH_SIZE="250"):
         outputs = read_topic(
             settings, "interactions.valid", until=lambda recs: {r["event_id"] for r in recs} >= sent, timeout_s=180
         )
-    finally:
-        relay.terminate()
-        relay.wait(20)
     out_ids = [r["event_id"] for r in outputs]
     missing = sent - set(out_ids)
     print(
@@ -97,7 +95,7 @@ def test_sigterm_finishes_the_batch_commits_and_exits_zero(
     settings = make_settings()
     total = 3000
     sent = _produce(settings, total)
-    relay = _start_relay(settings_env, group_id, AIG_BATCH_SIZE="200", AIG_DELAY_MS="2")
+    relay = start_relay(settings_env, subprocess.PIPE, AIG_GROUP_ID=group_id, AIG_BATCH_SIZE="200", AIG_DELAY_MS="2")
     try:
         assert _wait_for_outputs(settings, 400, 60) >= 400
         relay.send_signal(signal.SIGTERM)
@@ -115,12 +113,8 @@ def test_sigterm_finishes_the_batch_commits_and_exits_zero(
     assert 0 < produced < total
     # Every output produced before the stop was committed, and nothing was committed without its output.
     assert committed == produced, f"committed {committed} inputs but produced {produced} outputs"
-    relay = _start_relay(settings_env, group_id, AIG_BATCH_SIZE="500")
-    try:
+    with _relay(settings_env, group_id, AIG_BATCH_SIZE="500"):
         outputs = read_topic(settings, "interactions.valid", until=total, timeout_s=120)
-    finally:
-        relay.terminate()
-        relay.wait(20)
     ids = [o["event_id"] for o in outputs]
     assert set(ids) == sent and len(ids) == total, "a clean stop must neither lose nor repeat events"
 

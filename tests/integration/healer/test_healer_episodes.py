@@ -4,26 +4,30 @@ report starts a new one."""
 
 from __future__ import annotations
 
-import threading
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from healer_itest_support import healer_redis_cleanup, healer_settings, incident, make_healer, webhook_receiver
+from healer_itest_support import (
+    healer_redis_cleanup,
+    healer_settings,
+    incident,
+    model_feed,
+    running_healer,
+    webhook_receiver,
+)
 
 from kit.kafka import read_topic
-from services.common.bus import EventProducer, StreamProcessor
+from services.common.bus import EventProducer
 from services.common.events import header
 from services.common.http import create_app
 from services.healer.api import add_routes
-from services.healer.service import handler
 from services.healer.settings import HealerSettings
 
 pytestmark = pytest.mark.infra
-__all__ = ["healer_redis_cleanup"]  # an autouse fixture: the import is its registration
+__all__ = ["healer_redis_cleanup", "model_feed"]  # fixtures: the import is their registration
 
 
 def one_row(dsn: str, sql: str, *params: Any) -> tuple[Any, ...]:
@@ -53,27 +57,6 @@ def updated_for(incident_id: str, reported: str) -> Callable[[list[dict[str, Any
     )
 
 
-@pytest.fixture
-def model_feed(topic_prefix: str) -> Iterator[Callable[[Any], None]]:
-    """Feeds a healer with `model.events` through the real bus, as the service does."""
-    stop = threading.Event()
-    threads: list[threading.Thread] = []
-
-    def attach(healer: Any) -> None:
-        proc = StreamProcessor(
-            healer.settings, ["model.events"], f"healer-models-{uuid.uuid4().hex[:8]}", handler(healer)
-        )
-        thread = threading.Thread(target=proc.run, args=(stop,), daemon=True)
-        thread.start()
-        threads.append(thread)
-        assert proc.wait_ready(30), "the healer's model.events consumer did not join its group within 30 s"
-
-    yield attach
-    stop.set()
-    for thread in threads:
-        thread.join(20)
-
-
 def answer(settings: HealerSettings, command: dict[str, Any], version: int) -> None:
     """The trainer's answer to ``command``: ``version`` went live."""
     record = {
@@ -97,9 +80,8 @@ def answer(settings: HealerSettings, command: dict[str, Any], version: int) -> N
 def test_a_report_of_an_escalated_problem_updates_it_until_a_human_resolves_it(topic_prefix: str) -> None:
     with webhook_receiver() as (url, hooks):
         settings = healer_settings(topic_prefix, alert_webhook_url=url)
-        healer, pool = make_healer(settings)
-        dsn = settings.postgres_dsn
-        try:
+        with running_healer(settings) as healer:
+            dsn = settings.postgres_dsn
             first = incident(type="log_error", root_cause="unknown", service="feature", count=2)
             assert healer.on_incident(first).kind == "act"  # the policy hands this cause to a human
             assert one_row(dsn, "SELECT status FROM incidents WHERE incident_id = %s", first["incident_id"]) == (
@@ -149,18 +131,14 @@ def test_a_report_of_an_escalated_problem_updates_it_until_a_human_resolves_it(t
                 "escalated",
             )
             assert len(hooks) == 2
-        finally:
-            healer.close()
-            pool.close()
 
 
 def test_a_report_during_an_episode_updates_it_and_after_it_is_resolved_a_fresh_one_opens_a_new_episode(
     topic_prefix: str, model_feed: Callable[[Any], None]
 ) -> None:
     settings = healer_settings(topic_prefix, cooldown_s=0)
-    healer, pool = make_healer(settings, synchronous=False)
-    dsn = settings.postgres_dsn
-    try:
+    with running_healer(settings, synchronous=False) as healer:
+        dsn = settings.postgres_dsn
         model_feed(healer)
         drift = incident(type="concept_drift", service="inference", summary="error rate 12% -> 25%")
         assert healer.on_incident(drift).kind == "act"
@@ -199,18 +177,14 @@ def test_a_report_during_an_episode_updates_it_and_after_it_is_resolved_a_fresh_
         )
         won = {a["incident_id"]: a["detail"]["model_version"] for a in actions if a["status"] == "succeeded"}
         assert won == {drift["incident_id"]: "2", fresh["incident_id"]: "3"}
-    finally:
-        healer.close()
-        pool.close()
 
 
 def test_a_problem_back_within_the_cooldown_goes_to_a_human_instead_of_repeating_the_action(
     topic_prefix: str,
 ) -> None:
     settings = healer_settings(topic_prefix)  # 60 s cooldown per (target, action)
-    healer, pool = make_healer(settings)
-    dsn = settings.postgres_dsn
-    try:
+    with running_healer(settings) as healer:
+        dsn = settings.postgres_dsn
         bad = incident(type="data_quality", service="ingest", summary="40% of rows fail the contract")
         assert healer.on_incident(bad).kind == "act"
         assert one_row(dsn, "SELECT status FROM incidents WHERE incident_id = %s", bad["incident_id"]) == ("resolved",)
@@ -228,6 +202,3 @@ def test_a_problem_back_within_the_cooldown_goes_to_a_human_instead_of_repeating
         actions_until(
             settings, "update of the escalated episode", updated_for(back["incident_id"], still["incident_id"])
         )
-    finally:
-        healer.close()
-        pool.close()

@@ -5,20 +5,16 @@ incident that asked for it (with the gate's reason) and no other."""
 
 from __future__ import annotations
 
-import threading
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from healer_itest_support import healer_redis_cleanup, healer_settings, incident, make_healer
+from healer_itest_support import healer_redis_cleanup, healer_settings, incident, model_feed, running_healer
 
 from kit.kafka import read_topic
 from kit.procs import Proc
-from services.common.bus import StreamProcessor
-from services.healer.service import handler
 from services.trainer.synthetic import make_rows
 from tests.integration.pipeline_model.trainer_itest_support import (
     has,
@@ -29,7 +25,7 @@ from tests.integration.pipeline_model.trainer_itest_support import (
 )
 
 pytestmark = pytest.mark.infra
-__all__ = ["healer_redis_cleanup", "schema_dsn", "start"]  # fixtures: the import is their registration
+__all__ = ["healer_redis_cleanup", "model_feed", "schema_dsn", "start"]  # fixtures: the import is their registration
 
 # data_drift: a retrain on every row; concept_drift: a retrain on the newest 100 rows only. Those are 50
 # rows of an inverted concept followed by 50 normal ones: the candidate learns from the first 50 and is
@@ -60,27 +56,8 @@ def trainer(start: Callable[..., Proc], schema_dsn: str, topic_prefix: str) -> P
     return proc
 
 
-@pytest.fixture
-def feed_models() -> Iterator[Callable[[Any], None]]:
-    """Feeds a healer with `model.events` through the real bus, as the service does."""
-    stop = threading.Event()
-    threads: list[threading.Thread] = []
-
-    def attach(healer: Any) -> None:
-        proc = StreamProcessor(healer.settings, ["model.events"], f"healer-{uuid.uuid4().hex[:8]}", handler(healer))
-        thread = threading.Thread(target=proc.run, args=(stop,), daemon=True)
-        thread.start()
-        threads.append(thread)
-        assert proc.wait_ready(30), "the healer's model.events consumer did not join its group within 30 s"
-
-    yield attach
-    stop.set()
-    for thread in threads:
-        thread.join(20)
-
-
 def test_each_incident_is_verified_only_by_the_answer_to_its_own_retrain(
-    trainer: Proc, schema_dsn: str, topic_prefix: str, tmp_path: Path, feed_models: Callable[[Any], None]
+    trainer: Proc, schema_dsn: str, topic_prefix: str, tmp_path: Path, model_feed: Callable[[Any], None]
 ) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
@@ -88,9 +65,8 @@ def test_each_incident_is_verified_only_by_the_answer_to_its_own_retrain(
     settings = healer_settings(
         topic_prefix, policy_path=policy, cooldown_s=0, postgres_dsn=schema_dsn, max_concurrent_episodes=4
     )
-    healer, pool = make_healer(settings, synchronous=False)
-    try:
-        feed_models(healer)
+    with running_healer(settings, synchronous=False) as healer:
+        model_feed(healer)
         a = incident(type="data_drift", service="inference", target="salary_k", summary="salary_k drifted")
         b = incident(type="data_drift", service="inference", target="skill_match", summary="skill_match drifted")
         x = incident(type="concept_drift", service="inference", target="job_apply", summary="error rate rose")
@@ -136,6 +112,3 @@ def test_each_incident_is_verified_only_by_the_answer_to_its_own_retrain(
         assert final[x_id]["status"] == "escalated" and gate_reason in final[x_id]["reason"]
         assert healer.stats.get("data_drift/-", "retrain") == (3, 0)
         assert healer.stats.get("concept_drift/-", "retrain") == (0, 1)
-    finally:
-        healer.close()
-        pool.close()

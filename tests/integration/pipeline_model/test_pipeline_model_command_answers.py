@@ -11,17 +11,9 @@ import pytest
 from kit.procs import Proc
 from services.common.events import now_ms
 from services.trainer.synthetic import make_rows
-from tests.integration.pipeline_model.trainer_itest_support import (
-    has,
-    insert_rows,
-    model_events,
-    schema_dsn,
-    send_command,
-    start,
-)
+from tests.integration.pipeline_model.trainer_itest_support import has, insert_rows, model_events, send_command
 
 pytestmark = pytest.mark.infra
-__all__ = ["schema_dsn", "start"]  # fixtures: the import is their registration
 
 
 def answered(ids: set[str]) -> Callable[[list[dict[str, Any]]], bool]:

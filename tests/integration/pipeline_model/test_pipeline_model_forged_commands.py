@@ -16,18 +16,9 @@ from services.common.commands import sign_command
 from services.common.events import header
 from services.common.settings import CommonSettings
 from services.trainer.synthetic import make_rows
-from tests.integration.pipeline_model.trainer_itest_support import (
-    has,
-    insert_rows,
-    live,
-    model_events,
-    schema_dsn,
-    send_command,
-    start,
-)
+from tests.integration.pipeline_model.trainer_itest_support import has, insert_rows, live, model_events, send_command
 
 pytestmark = pytest.mark.infra
-__all__ = ["schema_dsn", "start"]  # fixtures: the import is their registration
 
 UNGATED = {"gated": "false"}
 

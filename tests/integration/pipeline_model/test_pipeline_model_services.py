@@ -20,6 +20,7 @@ import pytest
 from kit.kafka import read_topic
 from kit.ports import free_port
 from kit.procs import Proc
+from kit.records import feature_vector
 from kit.wait import http_ok, poll, wait_until
 from services.common.bus import EventProducer
 from services.common.commands import sign_command
@@ -30,18 +31,9 @@ from services.common.model.bundle import LabelledRow
 from services.common.model.features import NUMERIC_FEATURES
 from services.common.settings import CommonSettings
 from services.trainer.synthetic import make_rows
-from tests.integration.pipeline_model.trainer_itest_support import (
-    has,
-    insert_rows,
-    live,
-    model_events,
-    schema_dsn,
-    send_command,
-    start,
-)
+from tests.integration.pipeline_model.trainer_itest_support import has, insert_rows, live, model_events, send_command
 
 pytestmark = pytest.mark.infra
-__all__ = ["schema_dsn", "start"]  # fixtures: the import is their registration
 
 
 def test_trainer_trains_the_first_model_once_enough_rows_exist(
@@ -219,13 +211,7 @@ def _check_online_store(base: str, redis_url: str, key_prefix: str) -> None:
     from services.feature.handlers import online_hashes
 
     row = make_rows(1, seed=44)[0]
-    fv = {
-        "member_id": "m-on",
-        "job_id": "j-on",
-        "interaction_ts": 1,
-        "numeric": dict(row.numeric),
-        "categorical": dict(row.categorical),
-    }
+    fv = feature_vector(row, "m-on", "j-on")
     client = redis_client(CommonSettings(), redis_url)
     written = online_hashes(fv, key_prefix)
     try:

@@ -6,7 +6,6 @@ stays quiet on a stable stream of its kind of value and signals a change of it.
 
 from __future__ import annotations
 
-import inspect
 import pickle
 import random
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from pydantic import BaseModel
 
 from services.drift.config import NumericThresholds
 from services.drift.detectors import REGISTRY, Detector, DetectorContext, ProfileError, Signal, create
+from tests.support.plugins import built_like_a_plugin
 from tests.unit.drift.drift_fixtures import numeric_profile
 
 Stream = Callable[[random.Random], Any]
@@ -60,10 +60,7 @@ def test_every_detector_has_its_streams_here() -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_detector_is_documented_and_built_like_every_other(kind: str) -> None:
     cls = REGISTRY[kind]
-    assert cls.name == kind
-    assert cls.__doc__ and cls.__doc__.strip() and cls.__doc__ is not Detector.__doc__
-    assert issubclass(cls, Detector) and not inspect.isabstract(cls)
-    params = inspect.signature(cls.__init__).parameters
+    params = built_like_a_plugin(cls, kind, Detector)
     assert list(params) == ["self", "feature", "cfg", "context"]
     assert params["context"].default is None
     assert issubclass(cls.config, BaseModel)

@@ -6,7 +6,6 @@ and what can prove it, refuses a parameter it does not take, and fits the shippe
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,9 +14,11 @@ import pytest
 import services
 from services.healer.actions.base import Action, ActionContext, ActionError, CommandAction
 from services.healer.actions.registry import ACTIONS, REGISTRY, check_step, create, get_action, known_actions
-from services.healer.handlers import PlannedStep, validate_incident
+from services.healer.handlers import PlannedStep
 from services.healer.policy import VERIFICATIONS, load_policy
 from services.healer.settings import HealerSettings
+from tests.support.plugins import built_like_a_plugin
+from tests.unit.healer.healer_fixtures import SALARY_DRIFT
 
 NAMES = sorted(ACTIONS)
 SERVICES_DIR = Path(services.__file__).parent
@@ -27,10 +28,7 @@ POLICY = Path(services.__file__).parent / "healer" / "policy.yaml"
 @pytest.mark.parametrize("name", NAMES)
 def test_action_is_documented_and_built_like_every_other(name: str) -> None:
     cls = ACTIONS[name]
-    assert cls.name == name
-    assert cls.__doc__ and cls.__doc__.strip() and cls.__doc__ is not Action.__doc__
-    assert issubclass(cls, Action) and not inspect.isabstract(cls)
-    params = inspect.signature(cls.__init__).parameters
+    params = built_like_a_plugin(cls, name, Action)
     assert list(params) == ["self", "params"] and params["params"].default is None
     assert type(create(name)) is cls
     # The engine's instance is the registry's, built the same way.
@@ -83,19 +81,6 @@ def test_a_step_an_action_cannot_carry_out_is_refused() -> None:
         check_step("wait", "{target}", "recovered", {"quiet": "20"})
 
 
-INC = validate_incident(
-    {
-        "event_id": "e",
-        "incident_id": "i-1",
-        "fingerprint": "data_drift:salary_k",
-        "type": "data_drift",
-        "service": "inference",
-        "summary": "salary_k drifted",
-        "first_seen": 1_000,
-    }
-)
-
-
 @pytest.mark.parametrize("name", [n for n in NAMES if issubclass(ACTIONS[n], CommandAction)])
 def test_command_action_sends_its_command_with_the_step_parameters_over_its_own(name: str) -> None:
     cls = cast(type[CommandAction], ACTIONS[name])
@@ -105,7 +90,7 @@ def test_command_action_sends_its_command_with_the_step_parameters_over_its_own(
     sent: list[dict[str, Any]] = []
     ctx = ActionContext(
         settings=HealerSettings(),
-        incident=INC,
+        incident=SALARY_DRIFT,
         step=PlannedStep(name, target, "delivered", 30.0, 0, params=step_params),
         action_id="a-1",
         attempt=1,
@@ -118,7 +103,7 @@ def test_command_action_sends_its_command_with_the_step_parameters_over_its_own(
     assert result.ok and result.command_id == sent[0]["event_id"]
     command = sent[0]
     assert command["command"] == cls.command and command["target"] == target
-    assert command["params"]["action_id"] == "a-1" and command["params"]["fingerprint"] == INC.fingerprint
+    assert command["params"]["action_id"] == "a-1" and command["params"]["fingerprint"] == SALARY_DRIFT.fingerprint
     for p in cls.params_help:
         if p in cls.extra or p not in command["params"]:
             continue  # the action's own value wins, or it is the action's to read, not to forward

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.healer.handlers import PlannedStep, validate_incident
+from services.healer.handlers import PlannedStep
 from services.healer.verify import Probe, judge_retrain, judge_rollback
+from tests.unit.healer.healer_fixtures import SALARY_DRIFT
 
-INC = validate_incident(
-    {
-        "event_id": "e",
-        "incident_id": "i-1",
-        "fingerprint": "data_drift:salary_k",
-        "type": "data_drift",
-        "service": "inference",
-        "summary": "salary_k drifted",
-        "first_seen": 1_000,
-    }
-)
-RETRAIN = Probe(INC, PlannedStep("retrain", "trainer", "model_live", 30, 0), 1_000, "cmd-x")
-ROLLBACK = Probe(INC, PlannedStep("rollback", "trainer", "model_rolled_back", 30, 0), 1_000, "cmd-r")
+RETRAIN = Probe(SALARY_DRIFT, PlannedStep("retrain", "trainer", "model_live", 30, 0), 1_000, "cmd-x")
+ROLLBACK = Probe(SALARY_DRIFT, PlannedStep("rollback", "trainer", "model_rolled_back", 30, 0), 1_000, "cmd-r")
 
 
 def answer(status: str, version: int, previous: int | None = None, reason: str = "") -> dict[str, Any]:
@@ -56,7 +46,7 @@ def test_a_rejection_or_refusal_is_a_final_failure_with_the_trainers_reason() ->
 def test_without_an_answer_the_wait_goes_on_and_without_a_command_it_cannot_succeed() -> None:
     waiting = judge_retrain(RETRAIN, [])
     assert not waiting.ok and not waiting.final and "cmd-x" in waiting.detail
-    orphan = judge_retrain(Probe(INC, RETRAIN.step, 1_000, None), [answer("live", 3, 2)])
+    orphan = judge_retrain(Probe(SALARY_DRIFT, RETRAIN.step, 1_000, None), [answer("live", 3, 2)])
     assert not orphan.ok and orphan.final
 
 

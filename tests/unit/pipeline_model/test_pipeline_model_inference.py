@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from kit.records import feature_vector
 from services.common.commands import CommandError
 from services.common.http import create_app
 from services.common.model.bundle import ModelBundle, fit_spec
@@ -191,14 +192,7 @@ def test_online_store_keys_and_fields_match_the_feature_service(models: dict[int
     from services.feature.handlers import online_hashes
 
     row = make_rows(1, seed=9)[0]
-    fv = {
-        "member_id": "m7",
-        "job_id": "j3",
-        "interaction_ts": 1,
-        "numeric": dict(row.numeric),
-        "categorical": dict(row.categorical),
-    }
-    written = online_hashes(fv, "features:")
+    written = online_hashes(feature_vector(row, "m7", "j3"), "features:")
     keys = list(online_keys(InferenceSettings().redis_key_prefix, "m7", "j3"))
     assert sorted(keys) == sorted(written)
     numeric, categorical = handlers.merge_online_features(models[1].bundle.spec, [written[k] for k in keys])
