@@ -10,8 +10,9 @@ from collections.abc import Iterable
 import redis
 
 from services.common.bus import Event, Out, StreamProcessor
-from services.common.connections import redis_client
+from services.common.connections import redis_client, redis_ready
 from services.common.service import Service
+from services.common.signing import authenticate_event
 from services.drift import metrics
 from services.drift.config import load_thresholds
 from services.drift.handlers import DriftMonitor
@@ -66,6 +67,8 @@ class DriftService:
         self._last_checkpoint = time.monotonic()
 
     def handle(self, event: Event) -> Iterable[Out]:
+        if event.topic == "model.events":  # a forged one would reset the references and blind detection
+            authenticate_event("model.events", event.value, self.settings)
         incidents = self.monitor.handle(event.topic, event.value)
         if time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_interval_s:
             self.checkpoint()  # same thread as the handler: the state is consistent
@@ -81,4 +84,5 @@ class DriftService:
 
 def build(settings: DriftSettings) -> Service:
     drift = DriftService(settings)
-    return Service(main=drift.run, ready_checks={"kafka_partitions": lambda: drift.processor.ready})
+    ready = {"kafka_partitions": lambda: drift.processor.ready, "redis": redis_ready(settings)}
+    return Service(main=drift.run, ready_checks=ready)

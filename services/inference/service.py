@@ -12,10 +12,12 @@ import psycopg
 from services.common import db
 from services.common.bus import Event, NotReadyError, Out, RetryableError, StreamProcessor
 from services.common.commands import authenticate_command
+from services.common.connections import postgres_ready
 from services.common.events import now_ms
 from services.common.http import create_app
 from services.common.model.artifacts import ArtifactError
 from services.common.service import Service
+from services.common.signing import authenticate_event
 from services.inference import handlers, metrics
 from services.inference.api import OnlineStore, add_routes
 from services.inference.holder import ModelHolder
@@ -48,6 +50,8 @@ def build(settings: InferenceSettings) -> Service:
             )
             if action == "reload":
                 authenticate_command(event.value, settings)
+            elif action is not None:  # a model event: only the trainer's (signed) may make us look
+                authenticate_event("model.events", event.value, settings)
             if action is not None:
                 loader.refresh(force=action == "reload")
         except psycopg.OperationalError as exc:
@@ -80,7 +84,11 @@ def build(settings: InferenceSettings) -> Service:
                 delay = min(delay * 2, 10.0)
         watcher.run(stop)
 
-    ready = {"model": lambda: holder.loaded, "kafka": lambda: features.ready and watcher.ready}
+    ready = {
+        "model": lambda: holder.loaded,
+        "kafka": lambda: features.ready and watcher.ready,
+        "postgres": postgres_ready(settings),  # the registry: a new model cannot load without it
+    }
     app = create_app(settings, ready, on_invalid=metrics.REQUEST_ERRORS.labels("422").inc)
     add_routes(app, settings, holder, OnlineStore(settings, settings.redis_key_prefix))
     # Everything allocated so far lives as long as the process: keep it out of the cyclic GC, whose

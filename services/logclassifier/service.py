@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from services.common.bus import StreamProcessor
+from services.common.bus import Event, Out, StreamProcessor
 from services.common.service import Service
+from services.common.signing import authenticate_event
 from services.logclassifier.aggregator import BurstAggregator
 from services.logclassifier.build import build_classifier
 from services.logclassifier.handlers import LogClassifier, LogRecordHandler
@@ -33,8 +34,16 @@ def make_processor(
         settings.min_level,
         echo_loggers=settings.echo_loggers,
     )
+
+    def handle_batch(events: list[Event]) -> list[Out]:
+        """Only signed records are classified: a forged burst could otherwise make the healer act. A batch
+        holding a forged record is handled again one by one, so only that record is dead-lettered."""
+        for event in events:
+            authenticate_event("logs", event.value, settings)
+        return handler.handle_batch(events)
+
     processor = StreamProcessor(
-        settings, inputs=["logs"], group_id=settings.consumer_group(), handle_batch=handler.handle_batch
+        settings, inputs=["logs"], group_id=settings.consumer_group(), handle_batch=handle_batch
     )
     return processor, handler
 

@@ -7,7 +7,10 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from services.common import metrics
+from services.common import (
+    metrics,
+    signing,  # signing raises bus errors: by module, so either may load first
+)
 from services.common.bus.errors import DeliveryError
 from services.common.codec import AvroCodec, codec_for
 from services.common.settings import CommonSettings
@@ -51,8 +54,11 @@ class EventProducer:
         return schema
 
     def encode(self, topic: str, value: dict[str, Any]) -> bytes:
-        """Encode ``value`` with the schema of logical ``topic`` (raises CodecError)."""
+        """Encode ``value`` with the schema of logical ``topic`` (raises CodecError); a control event is
+        signed on the way (raises UnsignedEvent when this process holds no key to sign it)."""
         schema = self._schema_of.get(topic) or self._schema(topic)
+        if topic in signing.SIGNED_TOPICS and not value.get("signature"):
+            value = signing.sign_event(topic, value, self.settings)
         return self.codec.encode(schema, value)
 
     def produce(self, topic: str, value: dict[str, Any], key: str | None = None) -> None:
