@@ -12,6 +12,12 @@ from typing import Any
 
 OUT = Path(__file__).resolve().parent / "dashboards"
 
+
+def p50_p99(by: str, histogram: str, window: str) -> list[str]:
+    """The median and the 99th percentile of a histogram's ``_bucket`` series, summed by ``by`` (which holds le)."""
+    return [f"histogram_quantile({q}, sum by ({by}) (rate({histogram}[{window}])))" for q in ("0.5", "0.99")]
+
+
 # dashboard uid -> (title, [(panel title, unit, [PromQL expressions])])
 DASHBOARDS: dict[str, tuple[str, list[tuple[str, str, list[str]]]]] = {
     "aig-bus": (
@@ -22,14 +28,7 @@ DASHBOARDS: dict[str, tuple[str, list[tuple[str, str, list[str]]]]] = {
             ("Events produced /s", "ops", ["sum by (service, topic) (rate(aig_messages_out_total[1m]))"]),
             ("Dead-lettered /s", "ops", ["sum by (service, topic, reason) (rate(aig_messages_failed_total[5m]))"]),
             ("Consumer lag", "none", ["sum by (service, topic) (aig_consumer_lag)"]),
-            (
-                "Batch latency p50 / p99",
-                "s",
-                [
-                    "histogram_quantile(0.5, sum by (le, service) (rate(aig_handler_seconds_bucket[5m])))",
-                    "histogram_quantile(0.99, sum by (le, service) (rate(aig_handler_seconds_bucket[5m])))",
-                ],
-            ),
+            ("Batch latency p50 / p99", "s", p50_p99("le, service", "aig_handler_seconds_bucket", "5m")),
             ("Retries /s (dependency down)", "ops", ["sum by (service, topic) (rate(aig_handler_retries_total[5m]))"]),
             ("Produce errors /s", "ops", ["sum by (service, topic) (rate(aig_produce_errors_total[5m]))"]),
             ("Consumption paused (quarantine)", "none", ["max by (service) (aig_consumer_paused)"]),
@@ -68,24 +67,12 @@ DASHBOARDS: dict[str, tuple[str, list[tuple[str, str, list[str]]]]] = {
                 "none",
                 ["sum by (status) (increase(aig_trainer_models_total[1h]))"],
             ),
-            (
-                "Trainer: training time p50 / p99",
-                "s",
-                [
-                    "histogram_quantile(0.5, sum by (le) (rate(aig_trainer_training_seconds_bucket[1h])))",
-                    "histogram_quantile(0.99, sum by (le) (rate(aig_trainer_training_seconds_bucket[1h])))",
-                ],
-            ),
+            ("Trainer: training time p50 / p99", "s", p50_p99("le", "aig_trainer_training_seconds_bucket", "1h")),
             ("Inference: predictions /s by path", "ops", ["sum by (path) (rate(aig_inference_predictions_total[1m]))"]),
             (
                 "Inference: /predict latency p50 / p99",
                 "s",
-                [
-                    "histogram_quantile(0.5, sum by (le) "
-                    '(rate(aig_inference_predict_seconds_bucket{path="http"}[5m])))',
-                    "histogram_quantile(0.99, sum by (le) "
-                    '(rate(aig_inference_predict_seconds_bucket{path="http"}[5m])))',
-                ],
+                p50_p99("le", 'aig_inference_predict_seconds_bucket{path="http"}', "5m"),
             ),
             (
                 "Inference: scoring latency p99 by path",
@@ -173,18 +160,12 @@ DASHBOARDS: dict[str, tuple[str, list[tuple[str, str, list[str]]]]] = {
             (
                 "Healer: time to detect p50 / p99 by type",
                 "s",
-                [
-                    "histogram_quantile(0.5, sum by (le, type) (rate(aig_healer_time_to_detect_seconds_bucket[1h])))",
-                    "histogram_quantile(0.99, sum by (le, type) (rate(aig_healer_time_to_detect_seconds_bucket[1h])))",
-                ],
+                p50_p99("le, type", "aig_healer_time_to_detect_seconds_bucket", "1h"),
             ),
             (
                 "Healer: time to recover p50 / p99 by type",
                 "s",
-                [
-                    "histogram_quantile(0.5, sum by (le, type) (rate(aig_healer_time_to_recover_seconds_bucket[1h])))",
-                    "histogram_quantile(0.99, sum by (le, type) (rate(aig_healer_time_to_recover_seconds_bucket[1h])))",
-                ],
+                p50_p99("le, type", "aig_healer_time_to_recover_seconds_bucket", "1h"),
             ),
             (
                 "Healer: refusals (1h) by action",
@@ -200,9 +181,20 @@ DASHBOARDS: dict[str, tuple[str, list[tuple[str, str, list[str]]]]] = {
                 ],
             ),
             (
-                "Healer: audit rows not written /s",
+                "Healer: audit records left to the sink (database away) and refused /s",
                 "ops",
-                ["sum by (table) (rate(aig_healer_audit_failures_total[5m]))"],
+                [
+                    "sum by (op) (rate(aig_healer_audit_deferred_total[5m]))",
+                    "sum by (op) (rate(aig_healer_audit_failures_total[5m]))",
+                ],
+            ),
+            (
+                "Control events and commands refused as unauthenticated /s",
+                "ops",
+                [
+                    "sum by (service, topic, reason) (rate(aig_events_refused_total[5m]))",
+                    "sum by (service, reason) (rate(aig_commands_refused_total[5m]))",
+                ],
             ),
         ],
     ),

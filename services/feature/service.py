@@ -9,7 +9,7 @@ from collections.abc import Callable
 import faust
 
 from services.common.bus import EventProducer, StreamProcessor
-from services.common.connections import postgres_conninfo
+from services.common.connections import postgres_conninfo, postgres_ready, redis_ready
 from services.common.db import migrate
 from services.common.http import CheckResult
 from services.common.logs import setup_logging
@@ -32,11 +32,14 @@ def prepare_internal_topics(settings: FeatureSettings, fa: FeatureApp) -> list[s
         raise DependencyError(str(exc)) from exc
 
 
-def ready_checks(worker: WorkerReadiness, sink: StreamProcessor | None) -> dict[str, Callable[[], CheckResult]]:
-    """/ready: the faust worker, and the offline sink's consumer when it runs."""
-    checks: dict[str, Callable[[], CheckResult]] = {"faust_worker": worker}
+def ready_checks(
+    settings: FeatureSettings, worker: WorkerReadiness, sink: StreamProcessor | None
+) -> dict[str, Callable[[], CheckResult]]:
+    """/ready: the faust worker, the online store, and the offline sink's consumer and database when it runs."""
+    checks: dict[str, Callable[[], CheckResult]] = {"faust_worker": worker, "redis": redis_ready(settings)}
     if sink is not None:
         checks["offline_sink"] = sink.readiness
+        checks["postgres"] = postgres_ready(settings)
     return checks
 
 
@@ -72,6 +75,6 @@ def build(settings: FeatureSettings) -> Service:
     return Service(
         main=run_worker,
         background={"offline-sink": sink.run} if sink is not None else {},
-        ready_checks=ready_checks(readiness, sink),
+        ready_checks=ready_checks(settings, readiness, sink),
         consumers_ready=False,  # the worker's consumers are faust's; /ready asks the worker itself
     )

@@ -26,7 +26,11 @@ def add_routes(app: FastAPI, auditor: Auditor, resolve: Resolve | None = None) -
     ) -> list[dict[str, object]]:
         return auditor.list_incidents(limit, status)
 
-    @app.get("/incidents/{incident_id}/postmortem", response_class=PlainTextResponse)
+    @app.get(
+        "/incidents/{incident_id}/postmortem",
+        response_class=PlainTextResponse,
+        responses={404: {"description": "no such incident"}},
+    )
     def postmortem(incident_id: str) -> str:
         text = auditor.postmortem(incident_id)
         if text is None:
@@ -35,7 +39,14 @@ def add_routes(app: FastAPI, auditor: Auditor, resolve: Resolve | None = None) -
 
     if resolve is not None:
 
-        @app.post("/incidents/{incident_id}/resolve")
+        @app.post(
+            "/incidents/{incident_id}/resolve",
+            responses={
+                400: {"description": "the body cannot be read (not UTF-8, not JSON)"},
+                404: {"description": "no such incident"},
+                409: {"description": "not escalated to a human, or being decided right now"},
+            },
+        )
         def resolve_incident(incident_id: str, note: str = Body("", embed=True, max_length=2000)) -> dict[str, str]:
             """A human dealt with an escalated incident: the next report of its problem starts a new episode."""
             outcome = resolve(incident_id, note)

@@ -1,26 +1,26 @@
-"""Audit trail: every decision as a HealingAction event on `actions` and rows in PostgreSQL.
+"""Audit trail: every decision as a HealingAction event on `actions`, every write as a record on `audit`, and
+rows in PostgreSQL, the trail's projection (:mod:`services.healer.audit_log`).
 
-Rows are written idempotently by event id, so a replayed incident leaves the trail unchanged.
-A database outage is logged and counted; it never stops the healer from healing.
+Rows are written once per record, so a replayed incident leaves the trail unchanged. A database outage
+never stops the healer from healing: the rows catch up from the topic when it is back.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import threading
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from services.common.events import derived_id, header
+from services.healer import audit_log
+from services.healer.audit_log import audit_record
 from services.healer.handlers import ActionStatus, EpisodeStatus, IncidentView
-from services.healer.metrics import AUDIT_FAILURES, DECISIONS
+from services.healer.metrics import AUDIT_DEFERRED, AUDIT_FAILURES, DECISIONS
 
 log = logging.getLogger(__name__)
-
-
-def ts(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def action_event(
@@ -121,65 +121,97 @@ def render_postmortem(incident: dict[str, Any], actions: list[dict[str, Any]], o
 
 
 class Auditor:
-    """Publishes HealingAction events and writes the audit rows."""
+    """Publishes HealingAction events and the audit trail's records, and applies the records to the tables.
 
-    def __init__(self, publish: Callable[[str, dict[str, Any], str | None], None], pool: Any | None) -> None:
+    Every write is first an AuditRecord on `audit` (the trail itself), then applied at once when the
+    database answers within ``direct_timeout_s``. When it does not, the healer goes on healing: that
+    incident's writes are left to the audit sink (:mod:`services.healer.audit_log`), which replays the
+    topic, in order per incident, once PostgreSQL is back. An incident with writes still waiting for the
+    sink has its next writes left to the sink too, so its rows are never written out of order; after a
+    failure no write is tried at once for ``retry_after_s`` (an outage costs one timeout, not one per write).
+    """
+
+    def __init__(
+        self,
+        publish: Callable[[str, dict[str, Any], str | None], None],
+        pool: Any | None,
+        *,
+        source: str = "healer",
+        direct_timeout_s: float = 2.0,
+        retry_after_s: float = 5.0,
+    ) -> None:
         self.publish = publish
         self.pool = pool
+        self.source = source
+        self.direct_timeout_s = direct_timeout_s
+        self.retry_after_s = retry_after_s
+        self._lock = threading.Lock()
+        self._waiting: dict[str, str] = {}  # incident id -> its newest record left to the sink
+        self._retry_at = 0.0
 
-    def _exec(self, table: str, sql: str, params: tuple[Any, ...]) -> None:
-        if self.pool is None:
+    def _write(self, op: str, incident_id: str, args: dict[str, Any]) -> None:
+        record = audit_record(self.source, op, incident_id, args)
+        self.publish("audit", record, incident_id)  # the trail: from here on the write cannot be lost
+        if self.pool is not None:
+            with self._lock:
+                self._apply_now(op, incident_id, record)
+
+    def _apply_now(self, op: str, incident_id: str, record: dict[str, Any]) -> None:
+        assert self.pool is not None
+        waiting = self._waiting.get(incident_id)
+        if time.monotonic() < self._retry_at:
+            self._waiting[incident_id] = record["event_id"]
+            AUDIT_DEFERRED.labels(op).inc()
             return
         try:
-            with self.pool.connection() as conn:
-                conn.execute(sql, params)
-        except Exception as exc:  # a DB outage must not stop healing; it is counted and logged
-            AUDIT_FAILURES.labels(table).inc()
-            log.error("audit write to %s failed: %s", table, exc)
+            with self.pool.connection(timeout=self.direct_timeout_s) as conn:
+                if waiting is not None and not audit_log.applied(conn, waiting):
+                    self._waiting[incident_id] = record["event_id"]  # keep the incident's order: the sink
+                    AUDIT_DEFERRED.labels(op).inc()
+                    return
+                self._waiting.pop(incident_id, None)
+                audit_log.apply(conn, record)
+        except audit_log.DB_UNAVAILABLE as exc:
+            self._retry_at = time.monotonic() + self.retry_after_s
+            self._waiting[incident_id] = record["event_id"]
+            AUDIT_DEFERRED.labels(op).inc()
+            log.warning("audit %s left to the audit sink, PostgreSQL did not answer: %s", op, exc)
+        except Exception as exc:  # a row the database refuses: the sink dead-letters the record with the reason
+            AUDIT_FAILURES.labels(op).inc()
+            log.error("audit %s not applied: %s", op, exc)
 
     def incident(self, inc: IncidentView, received_ms: int, policy_version: str) -> None:
-        self._exec(
-            "incidents",
-            """INSERT INTO incidents (incident_id, event_id, fingerprint, type, root_cause, service, target,
-                 severity, summary, explanation, count, evidence, first_seen, last_seen, received_at, policy_version)
-               VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (incident_id) DO NOTHING""",
-            (
-                inc.incident_id,
-                inc.event_id,
-                inc.fingerprint,
-                inc.type,
-                inc.root_cause,
-                inc.service,
-                inc.target,
-                inc.severity,
-                inc.summary,
-                inc.explanation,
-                inc.count,
-                json.dumps(inc.evidence),
-                ts(inc.first_seen),
-                ts(inc.last_seen),
-                ts(received_ms),
-                policy_version,
-            ),
+        self._write(
+            "incident",
+            inc.incident_id,
+            {
+                "event_id": inc.event_id,
+                "fingerprint": inc.fingerprint,
+                "type": inc.type,
+                "root_cause": inc.root_cause,
+                "service": inc.service,
+                "target": inc.target,
+                "severity": inc.severity,
+                "summary": inc.summary,
+                "explanation": inc.explanation,
+                "count": inc.count,
+                "evidence": inc.evidence,
+                "first_seen_ms": inc.first_seen,
+                "last_seen_ms": inc.last_seen,
+                "received_ms": received_ms,
+                "policy_version": policy_version,
+            },
         )
 
     def sighting(self, inc: IncidentView) -> None:
         """A repeat of a known incident: keep its count and last_seen current."""
-        self._exec(
-            "incidents",
-            """UPDATE incidents SET count = GREATEST(count, %s), last_seen = GREATEST(last_seen, %s)
-               WHERE incident_id = %s""",
-            (inc.count, ts(inc.last_seen), inc.incident_id),
-        )
+        self._write("sighting", inc.incident_id, {"count": inc.count, "last_seen_ms": inc.last_seen})
 
     def merge(self, open_incident_id: str, inc: IncidentView, first: bool) -> None:
         """Another incident of the problem an open episode owns: its reports add to the open incident's count
         (once per reported incident) and move its last_seen."""
-        self._exec(
-            "incidents",
-            """UPDATE incidents SET count = count + %s, last_seen = GREATEST(last_seen, %s) WHERE incident_id = %s""",
-            (inc.count if first else 0, ts(inc.last_seen), open_incident_id),
-        )
+        added = inc.count if first else 0
+        self._write("merge", open_incident_id, {"count_added": added, "last_seen_ms": inc.last_seen})
 
     def action(self, event: dict[str, Any]) -> None:
         self.publish("actions", event, event["incident_id"])
@@ -192,28 +224,7 @@ class Auditor:
             event["reason"],
             extra={"incident_id": event["incident_id"], "action_id": event["action_id"]},
         )
-        self._exec(
-            "actions",
-            """INSERT INTO actions (event_id, action_id, incident_id, fingerprint, action, target, status, attempt,
-                 dry_run, reason, detail, ts, time_to_detect_ms, time_to_recover_ms)
-               VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (event_id) DO NOTHING""",
-            (
-                event["event_id"],
-                event["action_id"],
-                event["incident_id"],
-                event["fingerprint"],
-                event["action"],
-                event["target"],
-                event["status"],
-                event["attempt"],
-                event["dry_run"],
-                event["reason"],
-                json.dumps(event["detail"]),
-                ts(event["ts"]),
-                event["time_to_detect_ms"],
-                event["time_to_recover_ms"],
-            ),
-        )
+        self._write("action", event["incident_id"], dict(event))
 
     def outcome(
         self,
@@ -227,39 +238,26 @@ class Auditor:
         started_ms: int,
         verified_ms: int,
     ) -> None:
-        self._exec(
-            "outcomes",
-            """INSERT INTO outcomes (outcome_id, action_id, incident_id, incident_class, action, target, success,
-                 verification, detail, started_at, verified_at, duration_ms)
-               VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (outcome_id) DO NOTHING""",
-            (
-                derived_id("outcome", action_id),
-                action_id,
-                inc.incident_id,
-                inc.incident_class,
-                action,
-                target,
-                success,
-                verification,
-                detail,
-                ts(started_ms),
-                ts(verified_ms),
-                verified_ms - started_ms,
-            ),
+        self._write(
+            "outcome",
+            inc.incident_id,
+            {
+                "outcome_id": derived_id("outcome", action_id),
+                "action_id": action_id,
+                "incident_class": inc.incident_class,
+                "action": action,
+                "target": target,
+                "success": success,
+                "verification": verification,
+                "detail": detail,
+                "started_ms": started_ms,
+                "verified_ms": verified_ms,
+            },
         )
 
     def close(self, incident_id: str, status: EpisodeStatus, closed_ms: int, ttd: int | None, ttr: int | None) -> None:
-        self._exec(
-            "incidents",
-            """UPDATE incidents SET status = %s, resolved_at = %s, time_to_detect_ms = %s, time_to_recover_ms = %s
-               WHERE incident_id = %s""",
-            (status, ts(closed_ms), ttd, ttr, incident_id),
-        )
-        postmortem = self.postmortem(incident_id)
-        if postmortem is not None:
-            self._exec(
-                "incidents", "UPDATE incidents SET postmortem = %s WHERE incident_id = %s", (postmortem, incident_id)
-            )
+        """Close the incident; its postmortem is rendered from its rows where the write is applied."""
+        self._write("close", incident_id, {"status": status, "closed_ms": closed_ms, "ttd": ttd, "ttr": ttr})
 
     # -- reads (HTTP API) -----------------------------------------------------------------------
     def _rows(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
@@ -286,9 +284,14 @@ class Auditor:
         return rows[0] if rows else None
 
     def postmortem(self, incident_id: str) -> str | None:
-        rows = self._rows("SELECT * FROM incidents WHERE incident_id = %s", (incident_id,))
-        if not rows:
-            return None
-        actions = self._rows("SELECT * FROM actions WHERE incident_id = %s ORDER BY ts, attempt", (incident_id,))
-        outcomes = self._rows("SELECT * FROM outcomes WHERE incident_id = %s ORDER BY started_at", (incident_id,))
-        return render_postmortem(rows[0], actions, outcomes)
+        return postmortem_from(self._rows, incident_id)
+
+
+def postmortem_from(fetch: Callable[[str, tuple[Any, ...]], list[dict[str, Any]]], incident_id: str) -> str | None:
+    """The postmortem of an incident from its rows, read through ``fetch`` (a pool's, or a transaction's)."""
+    incidents = fetch("SELECT * FROM incidents WHERE incident_id = %s", (incident_id,))
+    if not incidents:
+        return None
+    actions = fetch("SELECT * FROM actions WHERE incident_id = %s ORDER BY ts, attempt", (incident_id,))
+    outcomes = fetch("SELECT * FROM outcomes WHERE incident_id = %s ORDER BY started_at", (incident_id,))
+    return render_postmortem(incidents[0], actions, outcomes)

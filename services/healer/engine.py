@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal
@@ -159,7 +159,10 @@ class Healer:
         self.executor = ThreadPoolExecutor(settings.max_concurrent_episodes, thread_name_prefix="episode")
         self._futures: set[Future[None]] = set()
         self._lock = threading.Lock()
+        self._leases: dict[str, str] = {}  # fingerprint -> lock token of each episode this replica runs
         self.allowed = set(settings.allowed_services) | set(settings.allowed_containers)
+        self._lease_keeper = threading.Thread(target=self._keep_leases, name="episode-leases", daemon=True)
+        self._lease_keeper.start()
 
     # -- a human closes an escalated episode -----------------------------------------------------
     def resolve_by_human(self, incident_id: str, note: str = "") -> HumanResolution:
@@ -219,28 +222,139 @@ class Healer:
             decision = self._decide(inc)  # again under the lock: another replica may have just finished
             if decision.kind in ABSORBED:
                 return self._absorb(inc, decision)
+            if decision.kind == "act":
+                decision = self._limit_source(str(value.get("source") or "unknown"), decision)
             INCIDENTS.labels(decision.kind).inc()
             DETECTION.labels(inc.type).observe(max(0, received - inc.first_seen) / 1000)
             self.auditor.incident(inc, received, decision.policy_version)
             if decision.kind != "act":
                 self._finish_without_action(inc, decision)
                 return decision
-            self.safety.set_state(
-                inc.fingerprint, FingerprintState(inc.incident_id, "acting", now_ms()), ttl_s=self.settings.lock_ttl_s
-            )
+            self._open_episode(inc, token, received)
             handed_over = True
         finally:
             if not handed_over:
                 self.safety.release_lock(inc.fingerprint, token)
+        self._start_episode(inc, decision, token, received)
+        return decision
+
+    def _open_episode(self, inc: IncidentView, token: str, received_ms: int) -> None:
+        """Mark the fingerprint acting and journal the episode before the incident's offset is committed, so
+        the episode outlives this replica: its lease lapses if the replica dies, and another one takes it over."""
+        self.safety.journal_episode(inc.fingerprint, asdict(inc), received_ms)
+        self.safety.set_state(
+            inc.fingerprint, FingerprintState(inc.incident_id, "acting", now_ms()), ttl_s=self.settings.lock_ttl_s
+        )
+        with self._lock:
+            self._leases[inc.fingerprint] = token
+
+    def _start_episode(
+        self, inc: IncidentView, decision: Decision, token: str, received: int, *, taken_over: bool = False
+    ) -> None:
+        """Run the episode; a taken-over one always on a worker, so the lease keeper goes on renewing."""
         run = partial(self._episode, inc, decision, token, received)
-        if self.synchronous:
+        if self.synchronous and not taken_over:
             run()
         else:
             fut = self.executor.submit(run)
             with self._lock:
                 self._futures.add(fut)
             fut.add_done_callback(self._done)
-        return decision
+
+    # -- episodes outlive the replica that runs them --------------------------------------------
+    def _keep_leases(self) -> None:
+        """Renew the leases of this replica's episodes, and take over the episodes whose replica died.
+
+        A lease is ``lock_ttl_s`` long and renewed every third of it, so a replica that is SIGKILLed
+        frees its episodes within ``lock_ttl_s``; any replica (the same one restarted included) then
+        resumes them from the journal.
+        """
+        every = self.settings.lock_ttl_s / 3
+        while True:
+            try:
+                self._renew_leases()
+                self.resume_orphans()
+            except Exception as exc:  # Redis away: the next round tries again; the leases are longer than a round
+                log.warning("episode lease round failed: %s", exc)
+            if self.stop.wait(every):
+                return
+
+    def _renew_leases(self) -> None:
+        with self._lock:
+            leases = list(self._leases.items())
+        for fingerprint, token in leases:
+            if self.safety.refresh_lock(fingerprint, token, self.settings.lock_ttl_s):
+                self.safety.touch_state(fingerprint, self.settings.lock_ttl_s)
+                continue
+            with self._lock:
+                still_ours = self._leases.get(fingerprint) == token  # not merely ended since the copy above
+            if still_ours:
+                log.error("the lease on the episode of %s lapsed: another replica may take it over", fingerprint)
+
+    def resume_orphans(self) -> int:
+        """Resume every journaled episode whose lease has lapsed (its replica died); returns how many."""
+        resumed = 0
+        for fingerprint in self.safety.journaled_fingerprints():
+            with self._lock:
+                if fingerprint in self._leases:
+                    continue
+            if self.stop.is_set():
+                break
+            resumed += self._resume(fingerprint)
+        return resumed
+
+    def _resume(self, fingerprint: str) -> int:
+        token = self.safety.acquire_lock(fingerprint, self.settings.lock_ttl_s)
+        if token is None:
+            return 0  # its replica is alive, or another one took it over
+        handed_over = False
+        try:
+            entry = self.safety.journaled_episode(fingerprint)  # again under the lock: it may have just ended
+            if entry is None:
+                return 0
+            raw, received = entry
+            try:
+                inc = validate_incident(raw)
+            except BadIncident as exc:
+                log.error("journaled episode of %s is not an incident, dropped: %s", fingerprint, exc)
+                self.safety.drop_episode(fingerprint)
+                return 0
+            state = self.safety.get_state(fingerprint)
+            if state is not None and state.incident_id == inc.incident_id and state.status != "acting":
+                self.safety.drop_episode(fingerprint)  # it ended; its replica died before dropping the journal
+                return 0
+            if state is not None and state.status == "acting":
+                self.safety.clear_state(fingerprint)  # the dead replica's: decided afresh
+            decision = self._decide(inc)
+            if decision.kind != "act":
+                self.safety.drop_episode(fingerprint)
+                if decision.kind not in ABSORBED:
+                    self._finish_without_action(inc, decision)
+                return 0
+            log.warning(
+                "taking over the episode of incident %s: the replica that ran it stopped before it ended",
+                inc.incident_id,
+                extra={"incident_id": inc.incident_id},
+            )
+            self._open_episode(inc, token, received)
+            handed_over = True
+        finally:
+            if not handed_over:
+                self.safety.release_lock(fingerprint, token)
+        self._start_episode(inc, decision, token, received, taken_over=True)
+        return 1
+
+    def _limit_source(self, source: str, decision: Decision) -> Decision:
+        """Each producer of incidents may start at most ``source_max_episodes`` episodes per window: a
+        compromised or runaway source cannot spend the whole action budget (the refusal is audited)."""
+        s = self.settings
+        if self.safety.take_source_slot(source, now_ms(), s.source_window_s, s.source_max_episodes):
+            return decision
+        reason = (
+            f"rate limited: source {source!r} started {s.source_max_episodes} episodes within {s.source_window_s:g} s"
+        )
+        log.warning("incident refused: %s", reason)
+        return Decision("refuse", reason, policy_version=decision.policy_version)
 
     def _attribute(self, inc: IncidentView) -> IncidentView:
         """Note a report of bad input; give a drift that follows one the root cause upstream_data."""
@@ -299,6 +413,7 @@ class Healer:
     def close(self) -> None:
         self.stop.set()
         self.executor.shutdown(wait=True, cancel_futures=False)
+        self._lease_keeper.join(timeout=10)
 
     def _decide(self, inc: IncidentView) -> Decision:
         order = partial(thompson_order, stats=self.stats, rng=self.rng)
@@ -400,10 +515,13 @@ class Healer:
             log.exception("healing episode for %s failed", inc.incident_id)
             self._escalate(inc, decision, f"the healer failed while acting: {exc}", received_ms)
         finally:
-            if final == "acting":  # interrupted by shutdown: a redelivered copy may start over
+            with self._lock:
+                self._leases.pop(inc.fingerprint, None)
+            if final == "acting":  # interrupted by shutdown: the journal keeps it for the next replica
                 self.safety.clear_state(inc.fingerprint)
             else:
                 self.safety.set_state(inc.fingerprint, FingerprintState(inc.incident_id, final, now_ms()))
+                self.safety.drop_episode(inc.fingerprint)
             self.safety.release_lock(inc.fingerprint, token)
 
     def _climb(self, inc: IncidentView, decision: Decision, received_ms: int, token: str) -> EpisodeStatus:

@@ -17,5 +17,8 @@ DETECTION = Histogram(
     ["type"],
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
 )
-AUDIT_FAILURES = Counter("aig_healer_audit_failures_total", "Audit rows not written", ["table"])
+AUDIT_FAILURES = Counter("aig_healer_audit_failures_total", "Audit records the database refused", ["op"])
+AUDIT_DEFERRED = Counter(
+    "aig_healer_audit_deferred_total", "Audit records left to the audit sink (database away or behind)", ["op"]
+)
 DECISIONS = Counter("aig_healer_decisions_total", "HealingAction events by action and status", ["action", "status"])

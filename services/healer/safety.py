@@ -112,6 +112,41 @@ class SafetyStore:
     def clear_state(self, fingerprint: str) -> None:
         self.r.delete(self.key("state", fingerprint))
 
+    def touch_state(self, fingerprint: str, ttl_s: float) -> None:
+        """Keep an 'acting' state alive as long as its episode's lease, without rewriting it."""
+        self.r.pexpire(self.key("state", fingerprint), int(ttl_s * 1000))
+
+    # -- the episode journal: what an episode is about, until it ends ----------------------------
+    # An incident's offset is committed once its episode starts on a worker thread; the journal is what
+    # survives the replica that runs it, so another replica (or the same one restarted) takes it over.
+    def journal_episode(self, fingerprint: str, incident: dict[str, Any], received_ms: int) -> None:
+        entry = json.dumps({"incident": incident, "received_ms": received_ms})
+        self.r.set(self.key("episode", fingerprint), entry, px=self.dedupe_ttl_ms)
+
+    def journaled_episode(self, fingerprint: str) -> tuple[dict[str, Any], int] | None:
+        """The journaled incident and when it was received; None when there is none or it is unreadable."""
+        raw = self.r.get(self.key("episode", fingerprint))
+        if not raw:
+            return None
+        try:
+            entry = json.loads(raw)
+            incident, received_ms = entry["incident"], int(entry["received_ms"])
+            if not isinstance(incident, dict):
+                raise TypeError("the journaled incident is not a record")
+            return incident, received_ms
+        except (ValueError, KeyError, TypeError) as exc:  # data only, never code: an unreadable entry is dropped
+            log.error("unreadable episode journal of fingerprint %s, dropped: %s", fingerprint, exc)
+            self.drop_episode(fingerprint)
+            return None
+
+    def drop_episode(self, fingerprint: str) -> None:
+        self.r.delete(self.key("episode", fingerprint))
+
+    def journaled_fingerprints(self) -> list[str]:
+        head = self.key("episode", "")
+        keys = self.r.scan_iter(match=f"{head}*", count=500)
+        return [(k.decode() if isinstance(k, bytes) else str(k))[len(head) :] for k in keys]
+
     def count_duplicate(self, fingerprint: str) -> int:
         """Count a report absorbed without an action (an update of an open episode, or a duplicate)."""
         key = self.key("dup", fingerprint)
@@ -175,6 +210,12 @@ class SafetyStore:
         member = f"{now_ms}:{uuid.uuid4().hex}"
         used = self.r.eval(_BUDGET, 1, self.key("budget"), now_ms, int(window_s * 1000), limit, member)
         return int(used) >= 0
+
+    def take_source_slot(self, source: str, now_ms: int, window_s: float, limit: int) -> bool:
+        """The same sliding window as the budget, per producer of incidents."""
+        member = f"{now_ms}:{uuid.uuid4().hex}"
+        key = self.key("source", source[:100])
+        return int(self.r.eval(_BUDGET, 1, key, now_ms, int(window_s * 1000), limit, member)) >= 0
 
     # -- containers being restarted by the healer (the watch ignores their die events) ----------
     def mark_restarting(self, container: str, ttl_s: float) -> None:

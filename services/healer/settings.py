@@ -33,7 +33,16 @@ class HealerSettings(CommonSettings):
     max_attempts: int = Field(default=3, ge=1, description="actions per incident before a human is called")
     budget_max_actions: int = Field(default=20, ge=0, description="actions of every kind per budget window")
     budget_window_s: float = Field(default=600.0, gt=0)
-    lock_ttl_s: float = Field(default=900.0, gt=0, description="how long one replica owns an incident")
+    source_max_episodes: int = Field(
+        default=30, ge=0, description="episodes one producer of incidents (its `source`) may start per window"
+    )
+    source_window_s: float = Field(default=60.0, gt=0)
+    lock_ttl_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="the lease of a replica on an episode, renewed every third of it while the episode runs: "
+        "a dead replica's episodes are taken over (from the journal) once it lapses",
+    )
     lock_wait_s: float = Field(
         default=2.0, ge=0, description="wait this long for another replica deciding on the same fingerprint"
     )

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from services.common.connections import DEPENDENCY_CHECKS
 from services.common.containers import PROJECT_LABEL, SERVICE_LABEL
 from services.common.events import new_id, now_ms
 from services.common.incidents import fingerprint, incident_record
@@ -43,6 +44,7 @@ class Probe:
     first_failure_ms: int = 0
     last_error: str = ""
     hung: bool = False
+    dependencies: tuple[str, ...] = ()  # a /ready that fails on shared dependencies alone names them
 
 
 @dataclass
@@ -54,6 +56,18 @@ class Outage:
     last_emit_ms: int = 0
     count: int = 0
     evidence: dict[str, str] = field(default_factory=dict)
+
+
+def failing_dependencies(body: Any) -> tuple[str, ...]:
+    """The shared dependencies a /ready answer fails on, when they are all it fails on; () otherwise.
+
+    A service waiting for PostgreSQL or Redis is not broken: restarting it would not bring them back.
+    """
+    checks = body.get("checks") if isinstance(body, dict) else None
+    if not isinstance(checks, dict):
+        return ()
+    failing = sorted(str(name) for name, ok in checks.items() if not ok)
+    return tuple(failing) if failing and set(failing) <= DEPENDENCY_CHECKS else ()
 
 
 def classify(exc: Exception | None, status: int | None) -> tuple[bool, bool, str]:
@@ -131,9 +145,14 @@ class HealthWatch:
         at = now_ms()
         try:
             resp = client.get(probe.url, timeout=self.settings.watch_timeout_s)
-            return (*classify(None, resp.status_code), at)
         except Exception as exc:  # a bad URL (httpx.InvalidURL) is a failing probe too, not a dead watch
             return (*classify(exc, None), at)
+        if probe.kind == "ready" and resp.status_code == 503:
+            try:
+                probe.dependencies = failing_dependencies(resp.json())
+            except ValueError:
+                probe.dependencies = ()
+        return (*classify(None, resp.status_code), at)
 
     def _discover(self) -> None:
         """Containers of the project that carry a health-URL label become probes."""
@@ -161,7 +180,7 @@ class HealthWatch:
     def observe(self, probe: Probe, ok: bool, hung: bool, error: str, at_ms: int) -> None:
         """Feed one probe result (pure bookkeeping + emit); public so tests can drive it."""
         if ok:
-            if probe.failures and probe.kind == "health":
+            if probe.failures:  # answering and ready: whatever outage was reported is over
                 self.clear(probe.service)
             probe.failures, probe.hung, probe.last_error = 0, False, ""
             return
@@ -185,7 +204,20 @@ class HealthWatch:
         }
         if probe.container:
             evidence["container"] = probe.container
-        if probe.kind == "ready":
+        if probe.kind == "ready" and probe.dependencies:
+            names = ", ".join(probe.dependencies)
+            summary = f"{probe.service} has been waiting for {names} for {probe.failures} checks"
+            evidence["dependencies"] = names
+            self.raise_incident(
+                "log_error",
+                probe.service,
+                probe.first_failure_ms,
+                summary,
+                evidence,
+                root_cause="dependency_unavailable",
+                target=probe.dependencies[0],
+            )
+        elif probe.kind == "ready":
             summary = f"{probe.service} has not been ready for {probe.failures} checks: {error}"
             self.raise_incident(
                 type_, probe.service, probe.first_failure_ms, summary, evidence, root_cause="dependency_unavailable"
@@ -227,7 +259,9 @@ class HealthWatch:
             record = incident_record(
                 self.settings.service_name,
                 incident_id=outage.incident_id,
-                fingerprint=fingerprint(type_, service),
+                fingerprint=fingerprint(type_, service, root_cause or "")
+                if type_ == "log_error"
+                else fingerprint(type_, service),
                 type=type_,
                 root_cause=root_cause,
                 service=service,
@@ -237,7 +271,11 @@ class HealthWatch:
                 explanation=(
                     f"{summary}. Detected by the healer's health watch ({evidence.get('detector')}). "
                     f"First seen {(now - outage.first_seen) / 1000:.1f} s ago, {outage.count} report(s). "
-                    "Suggested action: restart the container and check its logs."
+                    + (
+                        f"Suggested action: bring {target} back; {service} waits and recovers by itself."
+                        if root_cause == "dependency_unavailable" and type_ == "log_error"
+                        else "Suggested action: restart the container and check its logs."
+                    )
                 ),
                 count=outage.count,
                 first_seen=outage.first_seen,

@@ -11,7 +11,7 @@ import psycopg
 
 from services.common import db
 from services.common.bus import Event, EventProducer, Out, RetryableError, StreamProcessor
-from services.common.connections import postgres_conninfo
+from services.common.connections import postgres_conninfo, postgres_ready
 from services.common.http import create_app
 from services.common.service import Service
 from services.trainer.settings import TrainerSettings
@@ -51,12 +51,7 @@ def build(settings: TrainerSettings) -> Service:
                 producer.produce("model.events", record, key=settings.model_name)
             producer.flush()
 
-    def pg_ok() -> bool:
-        with db.connect(settings) as conn:
-            conn.execute("SELECT 1")
-        return True
-
-    ready = {"kafka": lambda: processor.ready, "postgres": pg_ok}
+    ready = {"kafka": lambda: processor.ready, "postgres": postgres_ready(settings)}
     return Service(
         main=processor.run,
         background={"first-model": watch_first_model},

@@ -1,21 +1,25 @@
-"""Local receivers for alerts (a Slack-style webhook and an SMTP server) and a healer builder."""
+"""Local receivers for alerts (a Slack-style webhook and an SMTP server), a healer builder and a feed of
+`model.events` to a healer through the real bus."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socketserver
+import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+from services.common.bus import StreamProcessor
 from services.common.connections import redis_client
 from services.common.settings import CommonSettings
-from services.healer.service import assemble
+from services.healer.service import assemble, handler
 from services.healer.settings import HealerSettings
 
 
@@ -137,6 +141,39 @@ def make_healer(settings: HealerSettings, synchronous: bool = True) -> Any:
     return healer, pool
 
 
+@contextmanager
+def running_healer(settings: HealerSettings, synchronous: bool = True) -> Iterator[Any]:
+    """A healer for the block, closed with its connection pool afterwards whatever happens."""
+    healer, pool = make_healer(settings, synchronous=synchronous)
+    try:
+        yield healer
+    finally:
+        healer.close()
+        pool.close()
+
+
+@pytest.fixture
+def model_feed(topic_prefix: str) -> Iterator[Callable[[Any], None]]:
+    """Feeds a healer with `model.events` through the real bus, as the service does (its consumers stop
+    before the test's topics are deleted)."""
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def attach(healer: Any) -> None:
+        proc = StreamProcessor(
+            healer.settings, ["model.events"], f"healer-models-{uuid.uuid4().hex[:8]}", handler(healer)
+        )
+        thread = threading.Thread(target=proc.run, args=(stop,), daemon=True)
+        thread.start()
+        threads.append(thread)
+        assert proc.wait_ready(30), "the healer's model.events consumer did not join its group within 30 s"
+
+    yield attach
+    stop.set()
+    for thread in threads:
+        thread.join(20)
+
+
 def incident(**kw: Any) -> dict[str, Any]:
     from services.common.events import header, now_ms
 
@@ -159,3 +196,47 @@ def incident(**kw: Any) -> dict[str, Any]:
     }
     base.update(kw)
     return base
+
+
+# The project's images carry no Python: the host interpreter is bind-mounted read-only, as the
+# project's runtime image expects. PID 1 of such a container ignores SIGTERM (it installs no handler):
+# a restart waits out its whole grace period.
+PYTHON_HOME = sys.base_prefix
+PROBE_SERVER = """
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        code = 200 if self.path in ("/health", "/ready") else 404
+        self.send_response(code)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", {port}), H).serve_forever()
+"""
+
+
+def pick_image(client: Any) -> str:
+    for name in ("aig-runtime:local", "aig-base:bookworm"):
+        with contextlib.suppress(Exception):
+            client.images.get(name)
+            return name
+    pytest.skip("no local base image (run infra/local/infra.sh up docker)")
+
+
+def probe_container(client: Any, settings: HealerSettings, service: str, port: int) -> Any:
+    """A container of the test's compose project, serving /health and /ready on ``port`` (host network)."""
+    return client.containers.run(
+        pick_image(client),
+        [f"{PYTHON_HOME}/bin/python3", "-c", PROBE_SERVER.format(port=port)],
+        detach=True,
+        network_mode="host",
+        name=f"{settings.compose_project}-{service}-1",
+        labels={
+            "com.docker.compose.project": settings.compose_project,
+            "com.docker.compose.service": service,
+            settings.health_url_label: f"http://127.0.0.1:{port}/health",
+        },
+        volumes={PYTHON_HOME: {"bind": PYTHON_HOME, "mode": "ro"}},
+    )

@@ -7,16 +7,23 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import psycopg
 import pytest
-from healer_itest_support import healer_redis_cleanup, healer_settings, make_healer
+from healer_itest_support import (
+    PYTHON_HOME,
+    healer_redis_cleanup,
+    healer_settings,
+    make_healer,
+    pick_image,
+    probe_container,
+)
 
 from kit.ports import free_port
 from kit.wait import IN_PROCESS_LOG, http_ok, wait_until
@@ -26,31 +33,6 @@ from services.healer.watch import HealthWatch
 
 pytestmark = pytest.mark.infra
 __all__ = ["healer_redis_cleanup"]  # an autouse fixture: the import is its registration
-
-# The project's images carry no Python: the host interpreter is bind-mounted read-only, as the
-# project's runtime image expects.
-PYTHON_HOME = sys.base_prefix
-SERVER = """
-import http.server
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        code = 200 if self.path in ("/health", "/ready") else 404
-        self.send_response(code)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", {port}), H).serve_forever()
-"""
-
-
-def pick_image(client: Any) -> str:
-    for name in ("aig-runtime:local", "aig-base:bookworm"):
-        with contextlib.suppress(Exception):
-            client.images.get(name)
-            return name
-    pytest.skip("no local base image (run infra/local/infra.sh up docker)")
 
 
 def resolved(dsn: str, fingerprint: str) -> tuple[str, int | None, int | None] | None:
@@ -63,10 +45,41 @@ def resolved(dsn: str, fingerprint: str) -> tuple[str, int | None, int | None] |
     return None if row is None or row[0] == "open" else (row[0], row[1], row[2])
 
 
+@dataclass(frozen=True)
+class ContainerFault:
+    """A signal sent to the container's process: how it is probed while it takes effect, how long healing may take."""
+
+    what: str
+    signum: signal.Signals
+    probe_s: float  # health probe timeout while waiting for the service to stop answering
+    every_s: float
+    heal_within_s: float
+
+
+def break_and_heal(container: Any, url: str, dsn: str, fingerprint: str, fault: ContainerFault) -> tuple[float, int]:
+    """Send the fault's signal and wait until the service is down, healthy again and its incident resolved;
+    returns the seconds to healthy by the test's clock and the healer's time to recover in ms."""
+    container.reload()
+    started = time.monotonic()
+    os.kill(container.attrs["State"]["Pid"], fault.signum)
+    gone, healed = f"the service unanswered after the {fault.what}", f"healthy again after the {fault.what}"
+    wait_until(lambda: not http_ok(url, fault.probe_s), 5, gone, IN_PROCESS_LOG, every_s=fault.every_s)
+    wait_until(lambda: http_ok(url, 0.5), fault.heal_within_s, healed, IN_PROCESS_LOG, every_s=0.1)
+    to_healthy = time.monotonic() - started
+    status, ttd, ttr = wait_until(
+        lambda: resolved(dsn, fingerprint), 30, f"{fingerprint} resolved", IN_PROCESS_LOG, every_s=0.1
+    )
+    assert status == "resolved" and ttd is not None and ttr is not None
+    print(
+        f"{fault.what} ({fault.signum.name}): healthy again after {to_healthy:.2f} s (test clock); healer: "
+        f"time to detect {ttd / 1000:.2f} s, time to recover {ttr / 1000:.2f} s"
+    )
+    return to_healthy, ttr
+
+
 def test_crashed_and_hung_containers_are_restarted_and_verified(
     docker_engine: Any, topic_prefix: str, pg_dsn: str
 ) -> None:
-    image = pick_image(docker_engine)
     port = free_port()
     service = f"probe{uuid.uuid4().hex[:6]}"
     settings = healer_settings(
@@ -77,19 +90,7 @@ def test_crashed_and_hung_containers_are_restarted_and_verified(
         watch_reemit_s=5.0,
     )
     url = f"http://127.0.0.1:{port}/health"
-    container = docker_engine.containers.run(
-        image,
-        [f"{PYTHON_HOME}/bin/python3", "-c", SERVER.format(port=port)],
-        detach=True,
-        network_mode="host",
-        name=f"{settings.compose_project}-{service}-1",
-        labels={
-            "com.docker.compose.project": settings.compose_project,
-            "com.docker.compose.service": service,
-            settings.health_url_label: url,
-        },
-        volumes={PYTHON_HOME: {"bind": PYTHON_HOME, "mode": "ro"}},
-    )
+    container = probe_container(docker_engine, settings, service, port)
     healer, pool = make_healer(settings, synchronous=False)
     publish = healer.publish
     watch = HealthWatch(
@@ -111,40 +112,15 @@ def test_crashed_and_hung_containers_are_restarted_and_verified(
         time.sleep(1.5)  # the docker event stream is attached
 
         # 1. a crash that logs nothing: SIGKILL the container's process from outside
-        container.reload()
-        crashed_at = time.monotonic()
-        os.kill(container.attrs["State"]["Pid"], signal.SIGKILL)
-        wait_until(lambda: not http_ok(url, 0.2), 5, "the crashed service down", IN_PROCESS_LOG, every_s=0.02)
-        wait_until(lambda: http_ok(url, 0.5), 30, "healthy again after the crash", IN_PROCESS_LOG, every_s=0.1)
-        crash_to_healthy = time.monotonic() - crashed_at
-        down = f"service_down:{service}"
-        status, ttd, ttr = wait_until(
-            lambda: resolved(pg_dsn, down), 30, f"{down} resolved", IN_PROCESS_LOG, every_s=0.1
-        )
-        assert status == "resolved" and ttd is not None and ttr is not None
-        print(
-            f"\ncrash (SIGKILL): healthy again after {crash_to_healthy:.2f} s (test clock); healer: "
-            f"time to detect {ttd / 1000:.2f} s, time to recover {ttr / 1000:.2f} s"
-        )
+        crash = ContainerFault("crash", signal.SIGKILL, probe_s=0.2, every_s=0.02, heal_within_s=30)
+        print()  # the two reports start on a line of their own, after pytest's progress
+        crash_to_healthy, ttr = break_and_heal(container, url, pg_dsn, f"service_down:{service}", crash)
         assert crash_to_healthy < 15 and ttr < 15_000
 
         # 2. a hang: SIGSTOP, so the process holds its port but answers nothing
         time.sleep(settings.cooldown_s + 0.5)
-        container.reload()
-        hung_at = time.monotonic()
-        os.kill(container.attrs["State"]["Pid"], signal.SIGSTOP)
-        wait_until(lambda: not http_ok(url, 0.3), 5, "the hung service unanswered", IN_PROCESS_LOG, every_s=0.05)
-        wait_until(lambda: http_ok(url, 0.5), 40, "healthy again after the hang", IN_PROCESS_LOG, every_s=0.1)
-        hang_to_healthy = time.monotonic() - hung_at
-        hung = f"service_hung:{service}"
-        status, ttd, ttr = wait_until(
-            lambda: resolved(pg_dsn, hung), 30, f"{hung} resolved", IN_PROCESS_LOG, every_s=0.1
-        )
-        assert status == "resolved" and ttd is not None and ttr is not None
-        print(
-            f"hang (SIGSTOP): healthy again after {hang_to_healthy:.2f} s (test clock); healer: "
-            f"time to detect {ttd / 1000:.2f} s, time to recover {ttr / 1000:.2f} s"
-        )
+        hang = ContainerFault("hang", signal.SIGSTOP, probe_s=0.3, every_s=0.05, heal_within_s=40)
+        hang_to_healthy, ttr = break_and_heal(container, url, pg_dsn, f"service_hung:{service}", hang)
         assert hang_to_healthy < 30 and ttr < 30_000
         container.reload()
         assert container.status == "running"

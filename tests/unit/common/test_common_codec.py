@@ -24,6 +24,7 @@ def codec() -> AvroCodec:
 def test_catalogue_has_one_schema_per_event_type(codec: AvroCodec) -> None:
     assert codec.names == sorted(
         [
+            "AuditRecord",
             "Command",
             "DeadLetter",
             "FeatureVector",

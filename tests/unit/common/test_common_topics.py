@@ -20,6 +20,7 @@ DESIGN_TOPICS = {
     "logs",
     "incidents",
     "actions",
+    "audit",  # the healer's audit trail, of which the PostgreSQL tables are the projection
     "deadletter",
 }
 

@@ -19,7 +19,7 @@ def ladder_actions(type_: str, root_cause: str | None = None, service: str = "in
 
 
 def test_policy_is_versioned_and_covers_every_incident_type_and_root_cause() -> None:
-    assert POLICY.version == "4"
+    assert POLICY.version == "5"
     for type_ in INCIDENT_TYPES:
         assert POLICY.rule_for(type_, None, "inference") is not None
     for cause in ROOT_CAUSES:

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from services.healer.settings import HealerSettings
-from services.healer.watch import HealthWatch, Probe, classify
+from services.healer.watch import HealthWatch, Probe, classify, failing_dependencies
 
 
 def make(**kw: Any) -> tuple[HealthWatch, list[dict[str, Any]]]:
@@ -148,3 +148,26 @@ def test_the_watch_outlives_a_failing_emit_and_a_bad_url() -> None:
     assert again["count"] == 1, "the incident that failed to go out is sent again as the first report"
     bad = next(c for c in calls if c["service"] == "bad")
     assert bad["type"] == "service_down" and "InvalidURL" in bad["evidence"]["error"]
+
+
+def test_only_a_ready_that_fails_on_shared_dependencies_alone_names_them() -> None:
+    assert failing_dependencies({"checks": {"kafka": True, "postgres": False}}) == ("postgres",)
+    assert failing_dependencies({"checks": {"redis": False, "postgres": False}}) == ("postgres", "redis")
+    assert failing_dependencies({"checks": {"kafka": False, "postgres": False}}) == ()  # the service itself too
+    assert failing_dependencies({"checks": {"kafka": True}}) == ()
+    assert failing_dependencies(["not", "a", "body"]) == ()
+
+
+def test_a_service_waiting_for_its_database_is_a_dependency_outage_not_a_dead_service() -> None:
+    """Restarting the trainer would not bring PostgreSQL back: the incident names the dependency."""
+    watch, out = make()
+    probe = Probe("trainer", "http://x/ready", "ready", dependencies=("postgres",))
+    for at in (1, 2, 3):
+        watch.observe(probe, False, False, "answered HTTP 503", at)
+    assert len(out) == 1
+    inc = out[0]
+    assert (inc["type"], inc["root_cause"], inc["target"]) == ("log_error", "dependency_unavailable", "postgres")
+    assert inc["fingerprint"] == "log_error:trainer:dependency_unavailable"  # the log-classifier's own rule
+    assert "bring postgres back" in inc["explanation"]
+    watch.observe(probe, True, False, "", 4)
+    assert watch.outages == {}  # ready again: the outage is over
