@@ -119,6 +119,8 @@ class AvroCodec:
 
         ``name`` defaults to the writer's own schema name; a mismatch raises :class:`CodecError`.
         """
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise CodecError(f"expected bytes, got {type(data).__name__}")  # a Kafka tombstone is None
         writer = self._by_fp.get(data[2:HEADER_LEN]) if data[:2] == MAGIC else None
         if writer is None:
             writer = self.writer_of(data)  # the slow path explains what is wrong

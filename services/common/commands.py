@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any, Literal
@@ -72,16 +73,20 @@ def bool_param(params: Mapping[str, str], name: str, default: bool) -> bool:
     return text in _TRUE
 
 
-def positive_param(params: Mapping[str, str], name: str, kind: type[float] | type[int]) -> Any:
-    """The param as a number > 0, or None when it is absent."""
+def positive_param(
+    params: Mapping[str, str], name: str, kind: type[float] | type[int], maximum: float | None = None
+) -> Any:
+    """The param as a finite number > 0 (and at most ``maximum``), or None when it is absent."""
     if name not in params:
         return None
     try:
         number = kind(params[name])
-    except ValueError:
+    except (ValueError, OverflowError):
         raise CommandError(f"param {name} must be a {kind.__name__}, got {params[name]!r}") from None
-    if not number > 0:
-        raise CommandError(f"param {name} must be > 0, got {params[name]!r}")
+    if not (number > 0 and math.isfinite(number)):
+        raise CommandError(f"param {name} must be a finite number > 0, got {params[name]!r}")
+    if maximum is not None and number > maximum:
+        raise CommandError(f"param {name} must be at most {maximum:g}, got {params[name]!r}")
     return number
 
 
@@ -101,7 +106,7 @@ def canonical_command(record: Mapping[str, Any]) -> bytes:
         "params": {str(k): str(v) for k, v in (record.get("params") or {}).items()},
         "signer": record.get("signer"),
     }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
 def _mac(record: Mapping[str, Any], key: str) -> str:
@@ -132,7 +137,7 @@ def authenticate_command(value: Mapping[str, Any], settings: CommonSettings, *, 
         key = settings.secret(SIGNER_KEYS[str(signer)])
         if not key:
             reason, why = "no_key", f"{what} signed by {signer} refused: this service holds no {signer} key"
-        elif not hmac.compare_digest(str(signature), _mac(value, key)):
+        elif not hmac.compare_digest(str(signature).encode("utf-8", "surrogatepass"), _mac(value, key).encode()):
             reason, why = "bad_signature", f"{what} refused: its {signer} signature does not match"
         elif operator_only and signer != "operator":
             reason, why = "needs_operator", f"{what} refused: {operator_only} needs the operator key"

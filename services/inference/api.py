@@ -144,7 +144,7 @@ def add_routes(app: FastAPI, settings: InferenceSettings, holder: ModelHolder, s
         started = time.perf_counter()
         try:
             payload = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # nested too deep is invalid too
             raise _invalid(
                 [{"type": "json_invalid", "loc": ("body",), "msg": f"body is not valid JSON: {exc}", "input": None}]
             ) from None
@@ -170,6 +170,125 @@ def add_routes(app: FastAPI, settings: InferenceSettings, holder: ModelHolder, s
     # A plain Starlette route: the body is parsed and validated by hand (pydantic, same 422s), which
     # skips FastAPI's per-request dependency solving on the hot path.
     app.add_route("/predict", predict, methods=["POST"])
+    _declare_predict(app, settings.max_request_rows)
+
+
+def _predict_openapi(max_rows: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The OpenAPI operation of POST /predict and the component schemas it refers to.
+
+    The body schemas are the pydantic models ``_parse`` validates with, plus what it checks by hand: a row
+    brings features or both ids, and a batch holds at most ``max_rows`` rows.
+    """
+    ref = "#/components/schemas/{model}"
+    row = PredictRow.model_json_schema(ref_template=ref)
+    row["anyOf"] = [
+        {"required": ["numeric"], "properties": {"numeric": {"type": "object"}}},
+        {"required": ["categorical"], "properties": {"categorical": {"type": "object"}}},
+        {
+            "required": ["member_id", "job_id"],
+            "properties": {"member_id": {"type": "string"}, "job_id": {"type": "string"}},
+        },
+    ]
+    batch = PredictBatch.model_json_schema(ref_template=ref)
+    batch.pop("$defs", None)
+    batch["properties"]["rows"]["maxItems"] = max_rows
+    served = {
+        "model_name": {"type": "string"},
+        "model_version": {"type": "integer"},
+        "latency_ms": {"type": "number"},
+    }
+    message = {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}
+    components = {
+        "PredictRow": row,
+        "PredictBatch": batch,
+        "PredictScore": {
+            "type": "object",
+            "properties": {
+                "score": {"type": "number"},
+                "interaction_id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                **served,
+            },
+            "required": ["score", "interaction_id", *served],
+        },
+        "PredictScores": {
+            "type": "object",
+            "properties": {
+                "scores": {"type": "array", "items": {"type": "number"}},
+                "rows": {"type": "integer"},
+                **served,
+            },
+            "required": ["scores", "rows", *served],
+        },
+        "PredictMessage": message,
+        "PredictInvalid": {
+            "type": "object",
+            "properties": {
+                "message": {"type": "string"},
+                "detail": {"type": "array", "items": {"type": "object"}},
+            },
+            "required": ["message", "detail"],
+        },
+    }
+
+    def answer(description: str, schema: str) -> dict[str, Any]:
+        return {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": ref.format(model=schema)}}},
+        }
+
+    operation = {
+        "summary": "Predict",
+        "description": "Score one row, or a batch of rows; a row brings its features, or member_id and job_id "
+        "to read them from the online store.",
+        "operationId": "predict_predict_post",
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [{"$ref": ref.format(model="PredictRow")}, {"$ref": ref.format(model="PredictBatch")}]
+                    }
+                }
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "The score of the row, or the scores of the batch in its order",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "oneOf": [
+                                {"$ref": ref.format(model="PredictScore")},
+                                {"$ref": ref.format(model="PredictScores")},
+                            ]
+                        }
+                    }
+                },
+            },
+            "400": answer("Only ids were sent and this server has no online store", "PredictMessage"),
+            "404": answer("No online features for the member and job", "PredictMessage"),
+            "413": answer("The body is over the size limit", "PredictMessage"),
+            "422": answer("The body is not JSON, not a row or a batch, or names unknown features", "PredictInvalid"),
+            "503": answer("No model is loaded yet, or the online store is unavailable", "PredictMessage"),
+        },
+    }
+    return operation, components
+
+
+def _declare_predict(app: FastAPI, max_rows: int) -> None:
+    """Put POST /predict in the app's OpenAPI document, which lists only FastAPI's own routes."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            operation, components = _predict_openapi(max_rows)
+            document.setdefault("paths", {})["/predict"] = {"post": operation}
+            document.setdefault("components", {}).setdefault("schemas", {}).update(components)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _features(

@@ -34,7 +34,7 @@ def parse_batch(body: bytes, max_events: int) -> list[dict[str, Any]]:
     """The events of a request body: ``{"events": [...]}`` or a bare JSON list; raises RequestValidationError."""
     try:
         payload = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # nested too deep is invalid too
         raise RequestValidationError(
             [{"type": "json_invalid", "loc": ("body",), "msg": f"body is not valid JSON: {exc}"}]
         ) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,6 +177,11 @@ class Contract:
         return result
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what an Avro long holds
+DOUBLE_MAX_INT = int(sys.float_info.max)  # larger integers overflow a double (OverflowError, not a check)
+DOUBLE_MIN_INT = -DOUBLE_MAX_INT
+
+
 def _type_error(kind: str, value: Any) -> str | None:
     if kind == "string":
         return None if isinstance(value, str) else f"expected a string, got {type(value).__name__}"
@@ -184,11 +190,15 @@ def _type_error(kind: str, value: Any) -> str | None:
     if isinstance(value, bool):
         return f"expected a {kind}, got a boolean"
     if kind == "integer":
-        if isinstance(value, int):
-            return None
-        return f"expected an integer, got {type(value).__name__}"
+        if not isinstance(value, int):
+            return f"expected an integer, got {type(value).__name__}"
+        if not INT64_MIN <= value <= INT64_MAX:
+            return f"{value!r} does not fit in a 64-bit integer"
+        return None
     if not isinstance(value, int | float):
         return f"expected a number, got {type(value).__name__}"
+    if isinstance(value, int) and not DOUBLE_MIN_INT <= value <= DOUBLE_MAX_INT:
+        return "the number is too large for a double"
     if not math.isfinite(value):
         return f"{value!r} is not a finite number"
     return None

@@ -76,10 +76,14 @@ class LogClassifier:
         return out
 
 
+LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: a later time cannot even be written as a date
+
+
 def _ts_ms(value: object, fallback: int) -> int:
+    """The record's time, or the Kafka timestamp when it has none a date can hold."""
     if isinstance(value, datetime):
         return int(value.timestamp() * 1000)
-    if isinstance(value, int | float) and value > 0:
+    if isinstance(value, int | float) and 0 < value <= LATEST_MS:
         return int(value)
     return fallback
 

@@ -34,6 +34,10 @@ class TrainerCommand:
 
 
 TRAINER_PARAMS = frozenset({"force", "gated", "window_hours", "max_rows", "since_ms"})
+# Bounds a command's numbers must keep: beyond them a date or a duration cannot even be computed.
+MAX_WINDOW_HOURS = 24 * 366 * 10  # ten years of rows
+MAX_ROWS = 10**9
+LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant a datetime holds
 
 
 def parse_command(value: Mapping[str, Any], target: str = "trainer") -> TrainerCommand | None:
@@ -44,15 +48,15 @@ def parse_command(value: Mapping[str, Any], target: str = "trainer") -> TrainerC
     params = params_of(value, command, TRAINER_PARAMS)
     force = bool_param(params, "force", False)
     gated = bool_param(params, "gated", True)
-    max_rows = positive_param(params, "max_rows", int)
-    since_ms = positive_param(params, "since_ms", int)
+    max_rows = positive_param(params, "max_rows", int, MAX_ROWS)
+    since_ms = positive_param(params, "since_ms", int, LATEST_MS)
     return TrainerCommand(
         event_id=str(value["event_id"]),
         command=command,
         reason=str(value.get("reason") or ""),
         incident_id=value.get("incident_id"),
         force=force or not gated,  # an ungated retrain publishes the candidate whatever the gate says
-        window_hours=positive_param(params, "window_hours", float),
+        window_hours=positive_param(params, "window_hours", float, MAX_WINDOW_HOURS),
         max_rows=int(max_rows) if max_rows is not None else None,
         since_ms=int(since_ms) if since_ms is not None else None,
     )

@@ -74,7 +74,7 @@ def test_one_command_parser_refuses_what_it_does_not_know() -> None:
         params_of({"params": {"colour": "red"}}, "retrain", {"force"})
     with pytest.raises(CommandError, match="param force must be true or false"):
         bool_param({"force": "maybe"}, "force", False)
-    with pytest.raises(CommandError, match="max_rows must be > 0"):
+    with pytest.raises(CommandError, match="max_rows must be a finite number > 0"):
         positive_param({"max_rows": "0"}, "max_rows", int)
     assert issubclass(CommandError, ContractError)  # the bus dead-letters it with the reason
 

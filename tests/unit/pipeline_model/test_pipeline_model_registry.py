@@ -58,7 +58,7 @@ def test_commands_for_the_trainer_are_parsed_and_checked() -> None:
     assert cmd.incident_id == "inc-1" and cmd.reason == "drift"
     with pytest.raises(CommandError, match="unknown trainer command 'reload'"):
         handlers.parse_command({**base, "command": "reload", "target": "trainer", "params": {}})
-    with pytest.raises(CommandError, match="max_rows must be > 0"):
+    with pytest.raises(CommandError, match="max_rows must be a finite number > 0"):
         handlers.parse_command({**base, "command": "retrain", "target": "trainer", "params": {"max_rows": "-3"}})
     with pytest.raises(CommandError, match="window_hours must be a float"):
         handlers.parse_command({**base, "command": "retrain", "target": "trainer", "params": {"window_hours": "x"}})
