@@ -11,8 +11,10 @@ it shares no Redis database and takes any free port: a benchmark may run next to
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -26,7 +28,7 @@ import httpx
 from kit.kafka import delete_topics_with_prefix, group_lag
 from kit.ports import free_port
 from kit.postgres import create_schema, drop_schema, schema_dsn
-from kit.procs import Proc, cpu_seconds, start_module, terminate_all
+from kit.procs import KILL_WAIT_S, Proc, cpu_seconds, start_module, terminate_all
 from kit.traffic import loadgen_args
 from kit.wait import WaitTimeout, http_ok, wait_until
 from services.common.settings import REPO_ROOT, CommonSettings
@@ -108,11 +110,31 @@ class Pipeline:
         log = self.work_dir / f"{service}.log"
         return Proc(service, start_module(f"services.{service}", env, log, new_session=True), log, port)
 
-    def wait_up(self, timeout_s: float = 90.0) -> None:
-        """Every service answers HTTP: /ready where it needs no model, /health for inference."""
+    def kill(self, service: str) -> int:
+        """SIGKILL ``service`` and its process group (a crash: no batch finished, no offset committed);
+        returns its exit code once it is gone."""
+        proc = self.procs[service]
+        if proc.alive():  # not reaped yet: the pid (and its group) is still this service's
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # its own session: the group is the service and its children
+        return proc.popen.wait(KILL_WAIT_S)
+
+    def restart(self, service: str) -> Proc:
+        """Start ``service`` again with the same settings, on a new HTTP port and appending to its log, as a
+        supervisor would after a crash; one still running is stopped first (SIGTERM, then SIGKILL)."""
+        old = self.procs.get(service)
+        if old is not None and old.alive():
+            old.stop()
+        proc = self.procs[service] = self._launch(service)
+        return proc
+
+    def wait_up(self, timeout_s: float = 90.0, services: Iterable[str] | None = None) -> None:
+        """Every service (or each of ``services``) answers HTTP: /ready where it needs no model, /health for
+        inference."""
         paths = {"ingest": "/ready", "feature": "/ready", "trainer": "/ready", "inference": "/health"}
         deadline = time.monotonic() + timeout_s
-        for name, proc in self.procs.items():
+        for name in list(self.procs if services is None else services):
+            proc = self.procs[name]
             url = f"http://127.0.0.1:{proc.port}{paths.get(name, '/health')}"
             left = max(0.0, deadline - time.monotonic())
             up = functools.partial(http_ok, url, 2.0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import threading
 import time
@@ -48,7 +47,7 @@ def build_faults(args: argparse.Namespace) -> list[Fault]:
             create(
                 name,
                 ats[i] if i < len(ats) else 0.0,
-                None if duration is None or math.isinf(duration) else duration,
+                duration,
                 own,
             )
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping
 from typing import Any, ClassVar, overload
@@ -32,7 +33,10 @@ class Fault:
         self, start_s: float = 0.0, duration_s: float | None = None, params: Mapping[str, str] | None = None
     ) -> None:
         self.start_s = float(start_s)
-        self.duration_s = duration_s if duration_s is not None else self.default_duration_s
+        # None: the fault's own default; infinite: on until the run ends (None from here on).
+        self.duration_s = self.default_duration_s if duration_s is None else duration_s
+        if self.duration_s is not None and math.isinf(self.duration_s):
+            self.duration_s = None
         self.params = dict(params or {})
         unknown = set(self.params) - set(self.params_help)
         if unknown:

@@ -13,8 +13,6 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,23 +28,6 @@ pytestmark = [pytest.mark.timeout(330)]
 RATE = 150.0
 DURATION_S = 120.0
 BREAK_SHARE = 0.03
-
-
-@pytest.fixture
-def pipeline(infra: dict[str, str], tmp_path: Path) -> Iterator[Pipeline]:
-    env = {
-        "AIG_MIN_ROWS": "600",  # about 5 s of labelled traffic: the first model appears early in the run
-        "AIG_CHECK_INTERVAL_S": "2",
-        "AIG_NUM_BOOST_ROUND": "60",
-        "AIG_COMMIT_INTERVAL_S": "0.5",
-    }
-    pipe = Pipeline(tmp_path, base_dsn=infra["postgres_dsn"], env=env)
-    try:
-        pipe.start()
-        yield pipe
-    finally:
-        codes = pipe.stop()
-        print(f"service exit codes: {codes}")
 
 
 def _interaction(raw: bytes, decode: Any) -> dict[str, Any]:

@@ -63,3 +63,10 @@ def test_fault_acts_through_the_hooks_of_its_kind(name: str) -> None:
 def test_unknown_fault_is_refused_by_name() -> None:
     with pytest.raises(FaultError, match="unknown fault 'meteor'; available: concept_drift"):
         create("meteor")
+
+
+def test_an_infinite_duration_keeps_a_fault_on_until_the_end_even_with_a_default() -> None:
+    """`--fault-duration inf` must not fall back to the fault's default (a null burst lasts 30 s by default)."""
+    assert create("null_burst", 5.0, None, {}).duration_s == FAULTS["null_burst"].default_duration_s
+    assert create("null_burst", 5.0, float("inf"), {}).duration_s is None
+    assert create("null_burst", 5.0, 12.0, {}).duration_s == 12.0
