@@ -104,9 +104,12 @@ bench-pipeline: $(STAMP) ## The pipeline's maximum sustained rate with p99 end-t
 	$(INFRA) up
 	$(PY) -m bench.pipeline.max_rate
 
-soak: $(STAMP) ## Long-running tests (marked slow)
+SOAK_ARGS ?= --minutes 30
+
+soak: $(STAMP) ## Tests marked slow, then every service for 30 min at a steady rate: memory trend and lag, PASS/FAIL (SOAK_ARGS=...)
 	$(INFRA) up
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+	$(PY) -m bench.soak $(SOAK_ARGS) --out var/soak.json
 
 image: ## Build the service image for docker compose (needs a Docker engine)
 	$(INFRA) up docker
