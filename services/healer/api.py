@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import Body, FastAPI, HTTPException, Query
+from fastapi import Body, FastAPI, HTTPException, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from services.healer.audit import Auditor
+
+# What ids and statuses look like: anything else is a 422 before it reaches PostgreSQL (which refuses
+# a NUL byte in text with an error, not an empty answer).
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,200}$"
+STATUS_PATTERN = r"^[a-z_]{1,32}$"
 
 # incident id, note -> resolved, unknown, not_escalated or busy
 Resolve = Callable[[str, str], str]
@@ -22,7 +27,7 @@ _REFUSED = {
 def add_routes(app: FastAPI, auditor: Auditor, resolve: Resolve | None = None) -> FastAPI:
     @app.get("/incidents")
     def incidents(
-        limit: int = Query(100, ge=1, le=1000), status: str | None = Query(None, max_length=32)
+        limit: int = Query(100, ge=1, le=1000), status: str | None = Query(None, pattern=STATUS_PATTERN)
     ) -> list[dict[str, object]]:
         return auditor.list_incidents(limit, status)
 
@@ -31,7 +36,7 @@ def add_routes(app: FastAPI, auditor: Auditor, resolve: Resolve | None = None) -
         response_class=PlainTextResponse,
         responses={404: {"description": "no such incident"}},
     )
-    def postmortem(incident_id: str) -> str:
+    def postmortem(incident_id: str = Path(pattern=ID_PATTERN)) -> str:
         text = auditor.postmortem(incident_id)
         if text is None:
             raise HTTPException(status_code=404, detail=f"no incident {incident_id!r}")
@@ -47,7 +52,9 @@ def add_routes(app: FastAPI, auditor: Auditor, resolve: Resolve | None = None) -
                 409: {"description": "not escalated to a human, or being decided right now"},
             },
         )
-        def resolve_incident(incident_id: str, note: str = Body("", embed=True, max_length=2000)) -> dict[str, str]:
+        def resolve_incident(
+            incident_id: str = Path(pattern=ID_PATTERN), note: str = Body("", embed=True, max_length=2000)
+        ) -> dict[str, str]:
             """A human dealt with an escalated incident: the next report of its problem starts a new episode."""
             outcome = resolve(incident_id, note)
             if outcome in _REFUSED:

@@ -96,6 +96,12 @@ class ErrorRateDetector(Detector[bool, ErrorThresholds]):
 
     name = "error_rate"
     config = ErrorThresholds
+    # Event time of the newest label seen, and of the newest one when the degradation was confirmed: after
+    # a signal only labels of newer traffic judge whether it persists or recovered. Labels arrive out of
+    # event order (they wait for their prediction, partitions are read out of step), and late labels of
+    # the traffic before the change would otherwise read as a recovery. Class defaults: older checkpoints.
+    newest_ts: int = 0
+    degraded_after_ts: int = 0
 
     def __init__(self, feature: str, cfg: ErrorThresholds, context: DetectorContext | None = None) -> None:
         super().__init__(feature, cfg, context)
@@ -199,7 +205,10 @@ class ErrorRateDetector(Detector[bool, ErrorThresholds]):
         rate, basis = self._phase(b)
         item = (e, b, rate, basis)
         if self.degraded:
+            if 0 < ts_ms <= self.degraded_after_ts:
+                return None  # a late label of the traffic the signal already judged
             return self._still_degraded(item)
+        self.newest_ts = max(self.newest_ts, ts_ms)
         self._ddm.update(error)
         self._adwin.update(float(e))
         self.monitored += 1
@@ -262,6 +271,7 @@ class ErrorRateDetector(Detector[bool, ErrorThresholds]):
     def _settle(self, signal: Signal, hit: _Window) -> Signal:
         """The reference stays: it is what this model did when healthy, the yardstick of its recovery."""
         self.degraded = True
+        self.degraded_after_ts = self.newest_ts
         self.tail = _Window(self.cfg.recovery_window)
         for item in list(hit.items)[-self.cfg.recovery_window :]:
             self.tail.add(item)
